@@ -1,0 +1,38 @@
+# Every target creates .venv on first use. PYTHON may point at a 3.11 or 3.12 interpreter.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+PORT ?= 3000
+PARAMS ?=
+
+.PHONY: demo serve test lint build bench clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e ".[dev]"
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/python -m infra.demo
+
+serve: $(STAMP)
+	$(BIN)/python -m infra.twin --port $(PORT) --params "$(PARAMS)"
+
+test: $(STAMP)
+	$(BIN)/python -m pytest
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy shared functions infra
+
+build:
+	bash infra/sam-check.sh
+
+bench: $(STAMP)
+	$(BIN)/python -m bench.decide_latency
+
+clean:
+	rm -rf $(VENV) .aws-sam

@@ -1,0 +1,239 @@
+"""Read template.yaml the way CloudFormation would, for the local twin and the tests.
+
+Only what the twin needs is understood: parameters (with overrides), Globals.Function,
+serverless functions with their HttpApi and Schedule events, DynamoDB tables and S3 buckets.
+Intrinsics resolve to local names: a table's physical name is ``<stack>-<LogicalId>``.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+STACK_NAME = "decider-local"
+REGION = "us-east-1"
+ACCOUNT = "123456789012"
+
+
+class _CfnLoader(yaml.SafeLoader):
+    pass
+
+
+def _intrinsic(loader: yaml.SafeLoader, suffix: str, node: yaml.Node) -> dict[str, Any]:
+    if isinstance(node, yaml.ScalarNode):
+        value: Any = loader.construct_scalar(node)
+        if suffix == "GetAtt":
+            value = value.split(".", 1)
+    elif isinstance(node, yaml.SequenceNode):
+        value = loader.construct_sequence(node, deep=True)
+    else:
+        value = loader.construct_mapping(node, deep=True)  # type: ignore[arg-type]
+    name = "Ref" if suffix in ("Ref", "Condition") else f"Fn::{suffix}"
+    return {name: value}
+
+
+_CfnLoader.add_multi_constructor("!", _intrinsic)
+
+
+def load_yaml(path: Path) -> dict[str, Any]:
+    return yaml.load(path.read_text(), Loader=_CfnLoader)  # noqa: S506  # SafeLoader subclass
+
+
+@dataclass(frozen=True)
+class Route:
+    method: str
+    path: str
+    function: str
+
+    @property
+    def route_key(self) -> str:
+        return f"{self.method} {self.path}"
+
+    def match(self, method: str, path: str) -> dict[str, str] | None:
+        """Path parameters when this route serves the request, else None."""
+        if method.upper() != self.method and self.method != "ANY":
+            return None
+        pattern = re.sub(r"\\\{(\w+)\\\+\\\}", r"(?P<\1>.+)", re.escape(self.path))
+        pattern = re.sub(r"\\\{(\w+)\\\}", r"(?P<\1>[^/]+)", pattern)
+        found = re.fullmatch(pattern, path)
+        return found.groupdict() if found else None
+
+
+@dataclass(frozen=True)
+class FunctionSpec:
+    logical_id: str
+    code_uri: str
+    handler: str
+    environment: dict[str, str]
+    routes: list[Route] = field(default_factory=list)
+    schedules: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class TableSpec:
+    logical_id: str
+    name: str
+    definition: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class BucketSpec:
+    logical_id: str
+    name: str
+    versioned: bool
+
+
+@dataclass
+class Template:
+    parameters: dict[str, str]
+    functions: dict[str, FunctionSpec]
+    tables: dict[str, TableSpec]
+    buckets: dict[str, BucketSpec]
+
+    @property
+    def routes(self) -> list[Route]:
+        return [route for fn in self.functions.values() for route in fn.routes]
+
+    @classmethod
+    def load(cls, path: Path, overrides: dict[str, str] | None = None) -> Template:
+        doc = load_yaml(path)
+        resources: dict[str, Any] = doc.get("Resources", {})
+        parameters = _parameters(doc.get("Parameters", {}), overrides or {})
+        resolver = _Resolver(parameters, resources)
+        globals_ = doc.get("Globals", {}).get("Function", {})
+        template = cls(parameters=parameters, functions={}, tables={}, buckets={})
+        for logical_id, resource in resources.items():
+            kind, props = resource["Type"], resource.get("Properties", {})
+            if kind == "AWS::Serverless::Function":
+                template.functions[logical_id] = _function(logical_id, props, globals_, resolver)
+            elif kind == "AWS::DynamoDB::Table":
+                name = resolver.physical_name(logical_id)
+                template.tables[logical_id] = TableSpec(logical_id, name, resolver.resolve(props))
+            elif kind == "AWS::S3::Bucket":
+                versioning = props.get("VersioningConfiguration", {}).get("Status") == "Enabled"
+                template.buckets[logical_id] = BucketSpec(
+                    logical_id, resolver.physical_name(logical_id), versioning
+                )
+        return template
+
+
+def parse_overrides(text: str) -> dict[str, str]:
+    """``Key=Value Key2=Value2``, or sam's ``ParameterKey=Key,ParameterValue=Value``."""
+    overrides: dict[str, str] = {}
+    for word in text.split():
+        if word.startswith("ParameterKey="):
+            key_part, value_part = word.split(",", 1)
+            overrides[key_part.split("=", 1)[1]] = value_part.split("=", 1)[1]
+        elif "=" in word:
+            key, value = word.split("=", 1)
+            overrides[key] = value
+        else:
+            raise ValueError(f"parameter override {word!r} is not Key=Value")
+    return overrides
+
+
+def _parameters(declared: dict[str, Any], overrides: dict[str, str]) -> dict[str, str]:
+    unknown = set(overrides) - set(declared)
+    if unknown:
+        raise ValueError(f"unknown template parameters: {', '.join(sorted(unknown))}")
+    values: dict[str, str] = {}
+    for name, spec in declared.items():
+        if name in overrides:
+            values[name] = overrides[name]
+        elif "Default" in spec:
+            values[name] = str(spec["Default"])
+        else:
+            raise ValueError(f"template parameter {name} has no default: pass it as an override")
+        allowed = spec.get("AllowedValues")
+        if allowed and values[name] not in [str(v) for v in allowed]:
+            raise ValueError(f"{name}={values[name]} is not one of {allowed}")
+    return values
+
+
+def _function(
+    logical_id: str, props: dict[str, Any], globals_: dict[str, Any], resolver: _Resolver
+) -> FunctionSpec:
+    env = {
+        **globals_.get("Environment", {}).get("Variables", {}),
+        **props.get("Environment", {}).get("Variables", {}),
+    }
+    routes, schedules = [], []
+    for event in props.get("Events", {}).values():
+        event_props = event.get("Properties", {})
+        if event["Type"] == "HttpApi":
+            method = str(event_props.get("Method", "ANY")).upper()
+            routes.append(Route(method, event_props["Path"], logical_id))
+        elif event["Type"] in ("Schedule", "ScheduleV2"):
+            schedules.append(str(resolver.resolve(event_props["Schedule"])))
+    return FunctionSpec(
+        logical_id=logical_id,
+        code_uri=str(props.get("CodeUri", globals_.get("CodeUri", "."))),
+        handler=str(props.get("Handler", globals_.get("Handler"))),
+        environment={k: str(resolver.resolve(v)) for k, v in env.items()},
+        routes=routes,
+        schedules=schedules,
+    )
+
+
+class _Resolver:
+    def __init__(self, parameters: dict[str, str], resources: dict[str, Any]) -> None:
+        self.parameters = parameters
+        self.resources = resources
+
+    def physical_name(self, logical_id: str) -> str:
+        kind = self.resources[logical_id]["Type"]
+        if kind == "AWS::S3::Bucket":
+            return f"{STACK_NAME}-{logical_id}".lower()
+        return f"{STACK_NAME}-{logical_id}"
+
+    def resolve(self, value: Any) -> Any:
+        if isinstance(value, list):
+            return [self.resolve(v) for v in value]
+        if not isinstance(value, dict):
+            return value
+        if set(value) == {"Ref"}:
+            return self._ref(value["Ref"])
+        if set(value) == {"Fn::GetAtt"}:
+            logical_id, attribute = value["Fn::GetAtt"]
+            return self._attribute(logical_id, attribute)
+        if set(value) == {"Fn::Sub"}:
+            return self._sub(value["Fn::Sub"])
+        return {k: self.resolve(v) for k, v in value.items()}
+
+    def _ref(self, name: str) -> str:
+        if name in self.parameters:
+            return self.parameters[name]
+        pseudo = {"AWS::Region": REGION, "AWS::AccountId": ACCOUNT, "AWS::StackName": STACK_NAME,
+                  "AWS::URLSuffix": "amazonaws.com", "AWS::Partition": "aws"}  # fmt: skip
+        if name in pseudo:
+            return pseudo[name]
+        if name in self.resources:
+            return self.physical_name(name)
+        raise ValueError(f"!Ref {name}: no such parameter or resource")
+
+    def _attribute(self, logical_id: str, attribute: str) -> str:
+        name = self.physical_name(logical_id)
+        kind = self.resources[logical_id]["Type"]
+        if attribute == "Arn" and kind == "AWS::S3::Bucket":
+            return f"arn:aws:s3:::{name}"
+        if attribute == "Arn" and kind == "AWS::DynamoDB::Table":
+            return f"arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/{name}"
+        return f"{name}.{attribute}"
+
+    def _sub(self, spec: str | list[Any]) -> str:
+        text, variables = (spec, {}) if isinstance(spec, str) else (spec[0], spec[1])
+
+        def replace(found: re.Match[str]) -> str:
+            token = found.group(1)
+            if token in variables:
+                return str(self.resolve(variables[token]))
+            if "." in token and not token.startswith("AWS::"):
+                logical_id, attribute = token.split(".", 1)
+                return self._attribute(logical_id, attribute)
+            return self._ref(token)
+
+        return re.sub(r"\$\{([^}!]+)\}", replace, text)

@@ -1,0 +1,1 @@
+"""Decider: the core of a contextual-bandit decision API (the Lambda layer)."""

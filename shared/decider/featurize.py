@@ -1,0 +1,118 @@
+"""Decisions as Vowpal Wabbit examples, always through VW's JSON parser.
+
+Namespaces: ``c`` derived context, ``x`` the shop's own context features, ``p`` profile,
+``a`` action features, ``i`` action identity. Strings are categorical (``name=value`` with
+weight 1), numbers are magnitudes, ``true`` is a flag, lists of strings are sets, nulls and
+``false`` add nothing. Names are escaped so that no value can rename, add or remove a feature.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from decider.schemas import Action, DecideRequest
+
+RawFeatures = Mapping[str, Any]
+SHARED_NAMESPACES = ("c", "x", "p")
+ACTION_NAMESPACES = ("a", "i")
+INTERACTIONS = tuple(s + a for s in SHARED_NAMESPACES for a in ACTION_NAMESPACES)
+
+
+@dataclass(frozen=True)
+class DecisionFeatures:
+    """Everything the model sees of one decision; logged as is and replayed by retrain."""
+
+    context: dict[str, Any]
+    custom: dict[str, Any]
+    profile: dict[str, Any]
+    actions: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+
+    @classmethod
+    def of(
+        cls, request: DecideRequest, context_used: RawFeatures, actions: Sequence[Action]
+    ) -> DecisionFeatures:
+        profile = dict(request.profile) if request.consent else {}
+        return cls(
+            context=dict(context_used),
+            custom=dict(request.context.features),
+            profile=profile,
+            actions=[(action.id, dict(action.features)) for action in actions],
+        )
+
+    def to_json(self) -> str:
+        return json.dumps(
+            {"context": self.context, "custom": self.custom, "profile": self.profile,
+             "actions": [[i, f] for i, f in self.actions]},
+            separators=(",", ":"), ensure_ascii=False,
+        )  # fmt: skip
+
+    @classmethod
+    def from_json(cls, text: str) -> DecisionFeatures:
+        data = json.loads(text)
+        return cls(
+            context=data["context"],
+            custom=data["custom"],
+            profile=data["profile"],
+            actions=[(i, f) for i, f in data["actions"]],
+        )
+
+
+@dataclass(frozen=True)
+class Label:
+    """The logged outcome of a decision: which action (index), its cost and probability."""
+
+    index: int
+    cost: float
+    probability: float
+
+
+def to_vw_json(features: DecisionFeatures, label: Label | None = None) -> str:
+    """One multi-line ``cb_explore_adf`` example in VW's JSON format."""
+    example: dict[str, Any] = {}
+    if label is not None:
+        example.update(
+            _label_cost=label.cost,
+            _label_probability=label.probability,
+            _label_Action=label.index + 1,
+            _labelIndex=label.index,
+        )
+    namespaces = {
+        "c": namespace(features.context, categorical_numbers=True),
+        "x": namespace(features.custom),
+        "p": namespace(features.profile),
+    }
+    example.update({name: ns for name, ns in namespaces.items() if ns})
+    example["_multi"] = [
+        {"a": namespace(action_features), "i": {f"id={action_id}": 1}}
+        for action_id, action_features in features.actions
+    ]
+    return json.dumps(example, ensure_ascii=False, allow_nan=False)
+
+
+def namespace(raw: RawFeatures, *, categorical_numbers: bool = False) -> dict[str, float]:
+    """VW features of one namespace; every key is an escaped name, every value a number."""
+    out: dict[str, float] = {}
+    for name, value in raw.items():
+        key = escape_name(name)
+        if value is None or value is False:
+            continue
+        if value is True:
+            out[key] = 1.0
+        elif isinstance(value, int | float) and not categorical_numbers:
+            out[key] = float(value)
+        elif isinstance(value, list):
+            for item in value:
+                out[f"{key}={item}"] = 1.0
+        else:
+            out[f"{key}={value}"] = 1.0
+    return out
+
+
+def escape_name(name: str) -> str:
+    """Injective: names never hold a raw ``=`` (the value separator) or a leading ``_``
+    (VW's JSON parser reserves those keys)."""
+    escaped = name.replace("%", "%25").replace("=", "%3D")
+    return "%5F" + escaped[1:] if escaped.startswith("_") else escaped

@@ -1,0 +1,83 @@
+"""The contextual-bandit policy: VW ``--cb_explore_adf`` and exploration sampling."""
+
+from __future__ import annotations
+
+import hashlib
+import random
+import shlex
+from collections.abc import Sequence
+
+import vowpal_wabbit_next as vw
+
+from decider.featurize import INTERACTIONS, DecisionFeatures, Label, to_vw_json
+
+# Only exploration options may come from settings; anything else (files, learners) is refused.
+_EXPLORATION_FLAGS = {
+    "--epsilon": 1, "--first": 1, "--bag": 1, "--cover": 1, "--psi": 1, "--nounif": 0,
+    "--softmax": 0, "--lambda": 1, "--squarecb": 0, "--gamma_scale": 1,
+    "--gamma_exponent": 1, "--regcb": 0, "--regcbopt": 0, "--mellowness": 1,
+    "--first_only": 0, "--synthcover": 0, "--synthcoverpsi": 1, "--synthcoversize": 1,
+    "--cb_type": 1,
+}  # fmt: skip
+
+
+def exploration_args(text: str) -> list[str]:
+    """Parse and check exploration arguments such as ``--epsilon 0.2``."""
+    words = shlex.split(text)
+    position = 0
+    while position < len(words):
+        flag = words[position]
+        if flag not in _EXPLORATION_FLAGS:
+            raise ValueError(f"not an exploration argument: {flag!r}")
+        position += 1 + _EXPLORATION_FLAGS[flag]
+    if position != len(words):
+        raise ValueError(f"{words[-1]!r} needs a value")
+    return words
+
+
+def vw_args(exploration: Sequence[str]) -> list[str]:
+    interactions = [arg for pair in INTERACTIONS for arg in ("-q", pair)]
+    return ["--cb_explore_adf", "--quiet", *interactions, *exploration]
+
+
+class Policy:
+    """A VW workspace, fresh or loaded from a stored model."""
+
+    def __init__(self, exploration: Sequence[str], model: bytes | None = None) -> None:
+        self._workspace = vw.Workspace(vw_args(exploration), model_data=model)
+        self._parser = vw.JsonFormatParser(self._workspace)
+
+    def pmf(self, features: DecisionFeatures) -> list[float]:
+        """The probability of each action, in the order of ``features.actions``."""
+        examples = self._parser.parse_json(to_vw_json(features))
+        probabilities = [0.0] * len(features.actions)
+        for index, probability in self._workspace.predict_one(examples):
+            probabilities[index] = probability
+        return normalized(probabilities)
+
+    def learn(self, features: DecisionFeatures, label: Label) -> None:
+        self._workspace.learn_one(self._parser.parse_json(to_vw_json(features, label)))
+
+    def serialize(self) -> bytes:
+        return self._workspace.serialize()
+
+
+def uniform(count: int) -> list[float]:
+    return [1.0 / count] * count
+
+
+def normalized(probabilities: list[float]) -> list[float]:
+    total = sum(probabilities)
+    return [p / total for p in probabilities] if total > 0 else uniform(len(probabilities))
+
+
+def sample(probabilities: Sequence[float], event_id: str) -> int:
+    """Draw an action index; the same event id always draws the same action."""
+    seed = int.from_bytes(hashlib.sha256(event_id.encode()).digest()[:8], "big")
+    draw = random.Random(seed).random()
+    cumulative = 0.0
+    for index, probability in enumerate(probabilities):
+        cumulative += probability
+        if draw < cumulative:
+            return index
+    return max(i for i, p in enumerate(probabilities) if p > 0)

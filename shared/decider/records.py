@@ -1,0 +1,125 @@
+"""What the stores keep, and the small protocols they keep it behind."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Literal, Protocol
+
+from decider.featurize import DecisionFeatures
+
+RewardStatus = Literal["recorded", "duplicate", "late"]
+ActivateStatus = Literal["activated", "already_active"]
+Aggregation = Literal["earliest", "sum"]
+
+
+@dataclass(frozen=True)
+class DecisionRecord:
+    event_id: str
+    decision_point: str
+    decided_at: datetime
+    features: DecisionFeatures
+    chosen_index: int
+    probability: float
+    model_version: int | None
+    learnable: bool
+    activated: bool
+    expires_at: int
+    reward: float | None = None
+
+    @property
+    def chosen_action(self) -> str:
+        return self.features.actions[self.chosen_index][0]
+
+
+@dataclass(frozen=True)
+class CurrentModel:
+    """The registry's pointer for a decision point: what decide serves, how far retrain got."""
+
+    decision_point: str
+    version: int | None
+    model_key: str | None
+    watermark: datetime | None
+    model_sha256: str | None = None
+
+
+@dataclass(frozen=True)
+class ModelVersion:
+    decision_point: str
+    version: int
+    model_key: str
+    model_sha256: str
+    window_start: datetime | None
+    watermark: datetime
+    trained_at: datetime
+    decisions_learned: int
+    evaluation_json: str
+
+
+class DecisionLog(Protocol):
+    def put(self, record: DecisionRecord) -> None:
+        """Store a new decision; raises DuplicateEvent when the event id exists."""
+
+    def record_reward(
+        self,
+        event_id: str,
+        value: float,
+        reward_id: str,
+        *,
+        on_time_since: datetime,
+        aggregation: Aggregation,
+    ) -> RewardStatus:
+        """Store a reward; it is learned only when the decision was made at or after
+        ``on_time_since``. Raises UnknownEvent."""
+
+    def activate(self, event_id: str) -> ActivateStatus:
+        """Mark a deferred decision as shown. Raises UnknownEvent."""
+
+    def settled(self, decision_point: str, since: datetime | None, until: datetime
+                ) -> Iterator[DecisionRecord]:
+        """Decisions made in (since, until], oldest first."""
+
+
+class ModelStore(Protocol):
+    def put(self, decision_point: str, version: int, blob: bytes) -> str:
+        """Store a model blob under a new, never reused key, and return the key."""
+
+    def get(self, key: str) -> bytes: ...
+
+
+class Registry(Protocol):
+    def current(self, decision_point: str) -> CurrentModel | None: ...
+
+    def register(self, decision_point: str, now: datetime) -> None:
+        """Make a decision point known to retrain (idempotent)."""
+
+    def decision_points(self) -> list[str]: ...
+
+    def promote(self, version: ModelVersion, expected_version: int | None) -> None:
+        """Record a version and make it current, only if current is still ``expected_version``;
+        raises StaleModel otherwise."""
+
+    def advance(self, decision_point: str, watermark: datetime, expected_version: int | None
+                ) -> None:
+        """Move the watermark without a new version (a window with nothing to learn)."""
+
+    def versions(self, decision_point: str) -> list[ModelVersion]: ...
+
+
+class StaleModel(Exception):
+    """Another retrain promoted first; this run's result is dropped, the next run redoes it."""
+
+
+def iso(instant: datetime) -> str:
+    """Fixed-width UTC timestamps, so that string order is time order in DynamoDB."""
+    return instant.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def parse_iso(text: str) -> datetime:
+    return datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
+
+
+def after(instant: datetime) -> datetime:
+    """The first representable instant after ``instant`` (timestamps are kept to the µs)."""
+    return instant + timedelta(microseconds=1)

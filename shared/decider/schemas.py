@@ -1,0 +1,187 @@
+"""The API's request and response shapes (DESIGN.md §4), one pydantic model each."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Literal
+from zoneinfo import available_timezones
+
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictFloat,
+    StrictInt,
+    StrictStr,
+    ValidationInfo,
+    field_validator,
+)
+
+MAX_ACTIONS = 50
+MAX_FEATURES = 64
+MAX_LIST_ITEMS = 64
+
+FeatureName = Annotated[str, Field(min_length=1, max_length=128)]
+FiniteNumber = Annotated[StrictFloat, Field(allow_inf_nan=False)]
+FeatureValue = (
+    StrictBool
+    | StrictInt
+    | FiniteNumber
+    | StrictStr
+    | Annotated[list[StrictStr], Field(max_length=MAX_LIST_ITEMS)]
+)
+Features = Annotated[dict[FeatureName, FeatureValue | None], Field(max_length=MAX_FEATURES)]
+
+# Event ids travel in URL paths (/events/{event_id}/reward), so they are URL-safe.
+EventId = Annotated[str, Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9._:~-]+$")]
+DecisionPointId = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[a-z0-9][a-z0-9_-]*$")]
+ActionId = Annotated[str, Field(min_length=1, max_length=128)]
+Season = Literal["spring", "summer", "autumn", "winter"]
+DeviceType = Literal["mobile", "tablet", "desktop", "bot"]
+
+
+def _known_timezone(name: str) -> str:
+    if name not in _timezones():
+        raise ValueError(f"unknown IANA timezone {name!r}")
+    return name
+
+
+def _timezones() -> set[str]:
+    global _TIMEZONES
+    if not _TIMEZONES:
+        _TIMEZONES = available_timezones()
+    return _TIMEZONES
+
+
+_TIMEZONES: set[str] = set()
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Geo(Strict):
+    country: Annotated[str, Field(pattern=r"^[A-Za-z]{2}$")] | None = None
+    region: Annotated[str, Field(min_length=1, max_length=64)] | None = None
+    lat: Annotated[float, Field(ge=-90, le=90)] | None = None
+    lon: Annotated[float, Field(ge=-180, le=180)] | None = None
+    timezone: Annotated[str, Field(max_length=64), AfterValidator(_known_timezone)] | None = None
+
+
+class Device(Strict):
+    type: DeviceType | None = None
+    user_agent: Annotated[str, Field(max_length=1024)] | None = None
+
+
+class Context(Strict):
+    timestamp: AwareDatetime | None = None
+    season: Season | None = None
+    geo: Geo | None = None
+    device: Device | None = None
+    channel: Annotated[str, Field(min_length=1, max_length=64)] | None = None
+    features: Features = Field(default_factory=dict)
+
+
+class Action(Strict):
+    id: ActionId
+    features: Features = Field(default_factory=dict)
+
+
+class DecideRequest(Strict):
+    decision_point: DecisionPointId
+    event_id: EventId | None = None
+    context: Context = Field(default_factory=Context)
+    profile: Features = Field(default_factory=dict)
+    user_id: Annotated[str, Field(min_length=1, max_length=256)] | None = Field(
+        default=None, description="Accepted but never stored nor used as a feature."
+    )
+    consent: bool = True
+    actions: Annotated[list[Action], Field(min_length=1, max_length=MAX_ACTIONS)]
+    excluded_actions: Annotated[list[ActionId], Field(max_length=MAX_ACTIONS)] = Field(
+        default_factory=list
+    )
+    defer_activation: bool = False
+
+    @field_validator("actions")
+    @classmethod
+    def _unique_ids(cls, actions: list[Action]) -> list[Action]:
+        ids = [action.id for action in actions]
+        duplicates = sorted({i for i in ids if ids.count(i) > 1})
+        if duplicates:
+            raise ValueError(f"duplicate action ids: {', '.join(duplicates)}")
+        return actions
+
+    @field_validator("excluded_actions")
+    @classmethod
+    def _known_and_not_all(cls, excluded: list[str], info: ValidationInfo) -> list[str]:
+        ids = {action.id for action in info.data.get("actions", [])}
+        if not ids:
+            return excluded  # actions failed validation already; that error is reported
+        unknown = sorted(set(excluded) - ids)
+        if unknown:
+            raise ValueError(f"names unknown actions: {', '.join(unknown)}")
+        if ids <= set(excluded):
+            raise ValueError("every action is excluded; at least one must remain")
+        return excluded
+
+    def allowed_actions(self) -> list[Action]:
+        excluded = set(self.excluded_actions)
+        return [action for action in self.actions if action.id not in excluded]
+
+
+class RankedAction(BaseModel):
+    id: str
+    probability: float
+
+
+class DecideResponse(BaseModel):
+    event_id: str
+    decision_point: str
+    action_id: str
+    probability: float
+    ranking: list[RankedAction]
+    model_version: str | None = Field(description="null while no model has been trained yet")
+    context_used: dict[str, str | int | bool]
+
+
+class RewardRequest(Strict):
+    value: Annotated[float, Field(allow_inf_nan=False, ge=-1e6, le=1e6)]
+    reward_id: Annotated[str, Field(min_length=1, max_length=128)] | None = Field(
+        default=None,
+        description="Idempotency key, e.g. the order id. Without it, a second reward for the "
+        "same event is a duplicate.",
+    )
+
+
+class RewardResponse(BaseModel):
+    event_id: str
+    status: Literal["recorded", "duplicate", "late"]
+
+
+class ActivateResponse(BaseModel):
+    event_id: str
+    status: Literal["activated", "already_active"]
+
+
+class ErrorBody(BaseModel):
+    code: str
+    message: str
+    field: str | None = None
+
+
+class ErrorResponse(BaseModel):
+    error: ErrorBody
+
+
+class RetrainReport(BaseModel):
+    decision_point: str
+    status: Literal["trained", "nothing_to_learn", "not_settled", "failed"]
+    model_version: str | None
+    window_start: datetime | None
+    window_end: datetime
+    decisions_seen: int
+    decisions_learned: int
+    evaluation: dict[str, dict[str, float]] = Field(default_factory=dict)

@@ -1,0 +1,63 @@
+"""Settings: read from the environment once at cold start, then passed down as plain models."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Annotated, Literal
+
+from pydantic import AfterValidator, BaseModel, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from decider.policy import exploration_args
+
+
+class LoopSettings(BaseModel):
+    """How one decision point's learning loop behaves."""
+
+    reward_wait: timedelta
+    default_reward: float = 0.0
+    aggregation: Literal["earliest", "sum"] = "earliest"
+    exploration: list[str] = Field(default_factory=lambda: ["--epsilon", "0.2"])
+    retention: timedelta = timedelta(days=30)
+
+
+def _checked_exploration(text: str) -> str:
+    exploration_args(text)
+    return text
+
+
+class StackSettings(BaseSettings):
+    """What every function reads from the variables template.yaml sets."""
+
+    model_config = SettingsConfigDict(case_sensitive=False, extra="ignore")
+
+    decisions_table: str
+    decisions_by_time_index: str = "by-decision-time"
+    models_table: str
+    models_bucket: str
+    reward_wait_seconds: Annotated[int, Field(gt=0)]
+    default_reward: float = 0.0
+    reward_aggregation: Literal["earliest", "sum"] = "earliest"
+    exploration_args: Annotated[str, AfterValidator(_checked_exploration)] = "--epsilon 0.2"
+    retention_days: Annotated[int, Field(gt=0)] = 30
+
+    def loop(self) -> LoopSettings:
+        return LoopSettings(
+            reward_wait=timedelta(seconds=self.reward_wait_seconds),
+            default_reward=self.default_reward,
+            aggregation=self.reward_aggregation,
+            exploration=exploration_args(self.exploration_args),
+            retention=timedelta(days=self.retention_days),
+        )
+
+
+class DecideSettings(StackSettings):
+    model_refresh_seconds: Annotated[float, Field(ge=0)] = 5.0
+
+
+class RewardSettings(StackSettings):
+    pass
+
+
+class RetrainSettings(StackSettings):
+    pass

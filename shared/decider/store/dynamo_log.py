@@ -1,0 +1,164 @@
+"""The decision log on DynamoDB: one item per decision, rewards stored on it conditionally."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import datetime
+from typing import Any
+
+import boto3
+
+from decider.errors import DuplicateEvent, UnknownEvent
+from decider.featurize import DecisionFeatures
+from decider.records import (
+    ActivateStatus,
+    Aggregation,
+    DecisionRecord,
+    RewardStatus,
+    after,
+    iso,
+    parse_iso,
+)
+
+_REWARD_UPDATE = {
+    "earliest": "SET reward = if_not_exists(reward, :value) ADD reward_ids :reward_ids",
+    "sum": "ADD reward :value, reward_ids :reward_ids",
+}
+
+
+class DynamoDecisionLog:
+    def __init__(self, table: str, index: str, client: Any = None) -> None:
+        self._table = table
+        self._index = index
+        self._client = client
+
+    @property
+    def client(self) -> Any:
+        if self._client is None:
+            self._client = boto3.client("dynamodb")
+        return self._client
+
+    def put(self, record: DecisionRecord) -> None:
+        try:
+            self.client.put_item(
+                TableName=self._table,
+                Item=_item(record),
+                ConditionExpression="attribute_not_exists(event_id)",
+            )
+        except self.client.exceptions.ConditionalCheckFailedException:
+            raise DuplicateEvent(
+                f"event {record.event_id!r} already exists", field="event_id"
+            ) from None
+
+    def record_reward(
+        self,
+        event_id: str,
+        value: float,
+        reward_id: str,
+        *,
+        on_time_since: datetime,
+        aggregation: Aggregation,
+    ) -> RewardStatus:
+        values = {":value": {"N": repr(value)}, ":reward_ids": {"SS": [reward_id]},
+                  ":reward_id": {"S": reward_id}}  # fmt: skip
+        try:
+            self.client.update_item(
+                TableName=self._table,
+                Key={"event_id": {"S": event_id}},
+                UpdateExpression=_REWARD_UPDATE[aggregation],
+                ConditionExpression="attribute_exists(event_id) AND "
+                "NOT contains(reward_ids, :reward_id) AND decided_at >= :since",
+                ExpressionAttributeValues={**values, ":since": {"S": iso(on_time_since)}},
+                ReturnValuesOnConditionCheckFailure="ALL_OLD",
+            )
+            return "recorded"
+        except self.client.exceptions.ConditionalCheckFailedException as failure:
+            old = failure.response.get("Item")
+        if old is None:
+            raise UnknownEvent(f"no decision with event id {event_id!r}")
+        if reward_id in old.get("reward_ids", {}).get("SS", []):
+            return "duplicate"
+        return self._record_late(event_id, values)
+
+    def _record_late(self, event_id: str, values: dict[str, Any]) -> RewardStatus:
+        # Kept for reporting, never learned: the decision was settled without it.
+        try:
+            self.client.update_item(
+                TableName=self._table,
+                Key={"event_id": {"S": event_id}},
+                UpdateExpression="ADD late_reward :value, late_reward_ids :reward_ids",
+                ConditionExpression="NOT contains(late_reward_ids, :reward_id)",
+                ExpressionAttributeValues=values,
+            )
+            return "late"
+        except self.client.exceptions.ConditionalCheckFailedException:
+            return "duplicate"
+
+    def activate(self, event_id: str) -> ActivateStatus:
+        try:
+            response = self.client.update_item(
+                TableName=self._table,
+                Key={"event_id": {"S": event_id}},
+                UpdateExpression="SET activated = :yes",
+                ConditionExpression="attribute_exists(event_id)",
+                ExpressionAttributeValues={":yes": {"BOOL": True}},
+                ReturnValues="UPDATED_OLD",
+            )
+        except self.client.exceptions.ConditionalCheckFailedException:
+            raise UnknownEvent(f"no decision with event id {event_id!r}") from None
+        was_active = response.get("Attributes", {}).get("activated", {}).get("BOOL", False)
+        return "already_active" if was_active else "activated"
+
+    def settled(
+        self, decision_point: str, since: datetime | None, until: datetime
+    ) -> Iterator[DecisionRecord]:
+        start = iso(after(since)) if since else "0"
+        query: dict[str, Any] = dict(
+            TableName=self._table,
+            IndexName=self._index,
+            KeyConditionExpression="decision_point = :dp AND decided_at BETWEEN :start AND :end",
+            ExpressionAttributeValues={
+                ":dp": {"S": decision_point}, ":start": {"S": start}, ":end": {"S": iso(until)}
+            },
+        )
+        while True:
+            page = self.client.query(**query)
+            for item in page.get("Items", []):
+                yield _record(item)
+            if "LastEvaluatedKey" not in page:
+                return
+            query["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+
+def _item(record: DecisionRecord) -> dict[str, Any]:
+    item: dict[str, Any] = {
+        "event_id": {"S": record.event_id},
+        "decision_point": {"S": record.decision_point},
+        "decided_at": {"S": iso(record.decided_at)},
+        "features": {"S": record.features.to_json()},
+        "chosen_index": {"N": str(record.chosen_index)},
+        "chosen_action": {"S": record.chosen_action},
+        "probability": {"N": repr(record.probability)},
+        "learnable": {"BOOL": record.learnable},
+        "activated": {"BOOL": record.activated},
+        "expires_at": {"N": str(record.expires_at)},
+    }
+    if record.model_version is not None:
+        item["model_version"] = {"N": str(record.model_version)}
+    return item
+
+
+def _record(item: dict[str, Any]) -> DecisionRecord:
+    return DecisionRecord(
+        event_id=item["event_id"]["S"],
+        decision_point=item["decision_point"]["S"],
+        decided_at=parse_iso(item["decided_at"]["S"]),
+        features=DecisionFeatures.from_json(item["features"]["S"]),
+        chosen_index=int(item["chosen_index"]["N"]),
+        probability=float(item["probability"]["N"]),
+        model_version=int(item["model_version"]["N"]) if "model_version" in item else None,
+        learnable=item["learnable"]["BOOL"],
+        activated=item["activated"]["BOOL"],
+        expires_at=int(item["expires_at"]["N"]),
+        reward=float(item["reward"]["N"]) if "reward" in item else None,
+    )

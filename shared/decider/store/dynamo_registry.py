@@ -1,0 +1,153 @@
+"""The model registry on DynamoDB: per decision point, a ``current`` pointer and its versions."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import boto3
+
+from decider.records import CurrentModel, ModelVersion, StaleModel, iso, parse_iso
+
+CURRENT = "current"
+
+
+def _version_record(version: int) -> str:
+    return f"version#{version:08d}"
+
+
+class DynamoRegistry:
+    def __init__(self, table: str, client: Any = None) -> None:
+        self._table = table
+        self._client = client
+
+    @property
+    def client(self) -> Any:
+        if self._client is None:
+            self._client = boto3.client("dynamodb")
+        return self._client
+
+    def current(self, decision_point: str) -> CurrentModel | None:
+        item = self.client.get_item(
+            TableName=self._table,
+            Key=_key(decision_point, CURRENT),
+            ConsistentRead=True,
+        ).get("Item")
+        if item is None:
+            return None
+        return CurrentModel(
+            decision_point=decision_point,
+            version=int(item["version"]["N"]) if "version" in item else None,
+            model_key=item["model_key"]["S"] if "model_key" in item else None,
+            watermark=parse_iso(item["watermark"]["S"]) if "watermark" in item else None,
+            model_sha256=item["model_sha256"]["S"] if "model_sha256" in item else None,
+        )
+
+    def register(self, decision_point: str, now: datetime) -> None:
+        self.client.update_item(
+            TableName=self._table,
+            Key=_key(decision_point, CURRENT),
+            UpdateExpression="SET registered_at = if_not_exists(registered_at, :now)",
+            ExpressionAttributeValues={":now": {"S": iso(now)}},
+        )
+
+    def decision_points(self) -> list[str]:
+        found: list[str] = []
+        scan: dict[str, Any] = dict(
+            TableName=self._table,
+            FilterExpression="#record = :current",
+            ExpressionAttributeNames={"#record": "record"},
+            ExpressionAttributeValues={":current": {"S": CURRENT}},
+            ProjectionExpression="decision_point",
+        )
+        while True:
+            page = self.client.scan(**scan)
+            found.extend(item["decision_point"]["S"] for item in page.get("Items", []))
+            if "LastEvaluatedKey" not in page:
+                return sorted(found)
+            scan["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+    def promote(self, version: ModelVersion, expected_version: int | None) -> None:
+        record = {
+            **_key(version.decision_point, _version_record(version.version)),
+            "version": {"N": str(version.version)},
+            "model_key": {"S": version.model_key},
+            "model_sha256": {"S": version.model_sha256},
+            "watermark": {"S": iso(version.watermark)},
+            "trained_at": {"S": iso(version.trained_at)},
+            "decisions_learned": {"N": str(version.decisions_learned)},
+            "evaluation": {"S": version.evaluation_json},
+        }
+        if version.window_start is not None:
+            record["window_start"] = {"S": iso(version.window_start)}
+        try:
+            self.client.transact_write_items(
+                TransactItems=[
+                    {"Put": {"TableName": self._table, "Item": record,
+                             "ConditionExpression": "attribute_not_exists(decision_point)"}},
+                    {"Update": {
+                        "TableName": self._table,
+                        "Key": _key(version.decision_point, CURRENT),
+                        "UpdateExpression": "SET version = :version, model_key = :key, "
+                        "model_sha256 = :sha, watermark = :watermark",
+                        **_expecting(expected_version, {
+                            ":version": {"N": str(version.version)},
+                            ":key": {"S": version.model_key},
+                            ":sha": {"S": version.model_sha256},
+                            ":watermark": {"S": iso(version.watermark)},
+                        }),
+                    }},
+                ]
+            )  # fmt: skip
+        except self.client.exceptions.TransactionCanceledException as cancelled:
+            raise StaleModel(f"{version.decision_point}: current moved on") from cancelled
+
+    def advance(
+        self, decision_point: str, watermark: datetime, expected_version: int | None
+    ) -> None:
+        try:
+            self.client.update_item(
+                TableName=self._table,
+                Key=_key(decision_point, CURRENT),
+                UpdateExpression="SET watermark = :watermark",
+                **_expecting(expected_version, {":watermark": {"S": iso(watermark)}}),
+            )
+        except self.client.exceptions.ConditionalCheckFailedException as failed:
+            raise StaleModel(f"{decision_point}: current moved on") from failed
+
+    def versions(self, decision_point: str) -> list[ModelVersion]:
+        page = self.client.query(
+            TableName=self._table,
+            KeyConditionExpression="decision_point = :dp AND begins_with(#record, :prefix)",
+            ExpressionAttributeNames={"#record": "record"},
+            ExpressionAttributeValues={":dp": {"S": decision_point}, ":prefix": {"S": "version#"}},
+        )
+        return [_version(item) for item in page.get("Items", [])]
+
+
+def _key(decision_point: str, record: str) -> dict[str, Any]:
+    return {"decision_point": {"S": decision_point}, "record": {"S": record}}
+
+
+def _expecting(expected_version: int | None, values: dict[str, Any]) -> dict[str, Any]:
+    if expected_version is None:
+        return {"ConditionExpression": "attribute_not_exists(version)",
+                "ExpressionAttributeValues": values}  # fmt: skip
+    return {
+        "ConditionExpression": "version = :expected",
+        "ExpressionAttributeValues": {**values, ":expected": {"N": str(expected_version)}},
+    }
+
+
+def _version(item: dict[str, Any]) -> ModelVersion:
+    return ModelVersion(
+        decision_point=item["decision_point"]["S"],
+        version=int(item["version"]["N"]),
+        model_key=item["model_key"]["S"],
+        model_sha256=item["model_sha256"]["S"],
+        window_start=parse_iso(item["window_start"]["S"]) if "window_start" in item else None,
+        watermark=parse_iso(item["watermark"]["S"]),
+        trained_at=parse_iso(item["trained_at"]["S"]),
+        decisions_learned=int(item["decisions_learned"]["N"]),
+        evaluation_json=item["evaluation"]["S"],
+    )

@@ -1,0 +1,127 @@
+"""In-memory fakes of the stores, for unit tests: same contract, no sockets."""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+from collections.abc import Iterator
+from datetime import datetime
+
+from decider.errors import DuplicateEvent, UnknownEvent
+from decider.records import (
+    ActivateStatus,
+    Aggregation,
+    CurrentModel,
+    DecisionRecord,
+    ModelVersion,
+    RewardStatus,
+    StaleModel,
+)
+
+
+class MemoryDecisionLog:
+    def __init__(self) -> None:
+        self.records: dict[str, DecisionRecord] = {}
+        self.reward_ids: dict[str, set[str]] = {}
+        self.late_rewards: dict[str, dict[str, float]] = {}
+
+    def put(self, record: DecisionRecord) -> None:
+        if record.event_id in self.records:
+            raise DuplicateEvent(f"event {record.event_id!r} already exists", field="event_id")
+        self.records[record.event_id] = record
+
+    def record_reward(
+        self,
+        event_id: str,
+        value: float,
+        reward_id: str,
+        *,
+        on_time_since: datetime,
+        aggregation: Aggregation,
+    ) -> RewardStatus:
+        record = self.records.get(event_id)
+        if record is None:
+            raise UnknownEvent(f"no decision with event id {event_id!r}")
+        seen = self.reward_ids.setdefault(event_id, set())
+        late = self.late_rewards.setdefault(event_id, {})
+        if reward_id in seen or reward_id in late:
+            return "duplicate"
+        if record.decided_at < on_time_since:
+            late[reward_id] = value
+            return "late"
+        seen.add(reward_id)
+        if record.reward is None:
+            reward = value
+        else:
+            reward = record.reward + value if aggregation == "sum" else record.reward
+        self.records[event_id] = dataclasses.replace(record, reward=reward)
+        return "recorded"
+
+    def activate(self, event_id: str) -> ActivateStatus:
+        record = self.records.get(event_id)
+        if record is None:
+            raise UnknownEvent(f"no decision with event id {event_id!r}")
+        self.records[event_id] = dataclasses.replace(record, activated=True)
+        return "already_active" if record.activated else "activated"
+
+    def settled(
+        self, decision_point: str, since: datetime | None, until: datetime
+    ) -> Iterator[DecisionRecord]:
+        chosen = [
+            r for r in self.records.values()
+            if r.decision_point == decision_point
+            and (since is None or r.decided_at > since) and r.decided_at <= until
+        ]  # fmt: skip
+        yield from sorted(chosen, key=lambda r: r.decided_at)
+
+
+class MemoryModelStore:
+    def __init__(self) -> None:
+        self.blobs: dict[str, bytes] = {}
+        self._serial = itertools.count()
+
+    def put(self, decision_point: str, version: int, blob: bytes) -> str:
+        key = f"models/{decision_point}/{version:08d}-{next(self._serial)}.vw"
+        self.blobs[key] = blob
+        return key
+
+    def get(self, key: str) -> bytes:
+        return self.blobs[key]
+
+
+class MemoryRegistry:
+    def __init__(self) -> None:
+        self.pointers: dict[str, CurrentModel] = {}
+        self.history: dict[str, list[ModelVersion]] = {}
+
+    def current(self, decision_point: str) -> CurrentModel | None:
+        return self.pointers.get(decision_point)
+
+    def register(self, decision_point: str, now: datetime) -> None:
+        self.pointers.setdefault(decision_point, CurrentModel(decision_point, None, None, None))
+
+    def decision_points(self) -> list[str]:
+        return sorted(self.pointers)
+
+    def promote(self, version: ModelVersion, expected_version: int | None) -> None:
+        self._expect(version.decision_point, expected_version)
+        self.history.setdefault(version.decision_point, []).append(version)
+        self.pointers[version.decision_point] = CurrentModel(
+            version.decision_point, version.version, version.model_key, version.watermark,
+            version.model_sha256,
+        )
+
+    def advance(
+        self, decision_point: str, watermark: datetime, expected_version: int | None
+    ) -> None:
+        current = self._expect(decision_point, expected_version)
+        self.pointers[decision_point] = dataclasses.replace(current, watermark=watermark)
+
+    def versions(self, decision_point: str) -> list[ModelVersion]:
+        return list(self.history.get(decision_point, []))
+
+    def _expect(self, decision_point: str, expected_version: int | None) -> CurrentModel:
+        current = self.pointers.get(decision_point) or CurrentModel(decision_point, None, None, None)
+        if current.version != expected_version:
+            raise StaleModel(f"{decision_point}: current moved on")
+        return current
