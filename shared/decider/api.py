@@ -43,6 +43,10 @@ def http_api(logger: Logger) -> APIGatewayHttpResolver:
 
     @app.exception_handler(RequestValidationError)
     def _invalid(failure: RequestValidationError) -> Response:
+        content_type = app.current_event.headers.get("content-type") or "application/json"
+        if "json" not in content_type.lower():
+            message = f"send JSON with content-type: application/json, not {content_type}"
+            return error(415, "unsupported_media_type", message)
         return validation_error(failure.errors())
 
     @app.not_found

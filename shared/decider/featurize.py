@@ -19,6 +19,8 @@ RawFeatures = Mapping[str, Any]
 SHARED_NAMESPACES = ("c", "x", "p")
 ACTION_NAMESPACES = ("a", "i")
 INTERACTIONS = tuple(s + a for s in SHARED_NAMESPACES for a in ACTION_NAMESPACES)
+# Context x profile x action: "returning visitors in the evening" is more than either alone.
+CUBIC_INTERACTIONS = ("cpa", "cpi")
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 
 import vowpal_wabbit_next as vw
 
-from decider.featurize import INTERACTIONS, DecisionFeatures, Label, to_vw_json
+from decider.featurize import CUBIC_INTERACTIONS, INTERACTIONS, DecisionFeatures, Label, to_vw_json
 
 # Only exploration options may come from settings; anything else (files, learners) is refused.
 _EXPLORATION_FLAGS = {
@@ -36,8 +36,9 @@ def exploration_args(text: str) -> list[str]:
 
 
 def vw_args(exploration: Sequence[str]) -> list[str]:
-    interactions = [arg for pair in INTERACTIONS for arg in ("-q", pair)]
-    return ["--cb_explore_adf", "--quiet", *interactions, *exploration]
+    quadratic = [arg for pair in INTERACTIONS for arg in ("-q", pair)]
+    cubic = [arg for triple in CUBIC_INTERACTIONS for arg in ("--cubic", triple)]
+    return ["--cb_explore_adf", "--quiet", *quadratic, *cubic, *exploration]
 
 
 class Policy:

@@ -17,7 +17,7 @@ class LoopSettings(BaseModel):
     reward_wait: timedelta
     default_reward: float = 0.0
     aggregation: Literal["earliest", "sum"] = "earliest"
-    exploration: list[str] = Field(default_factory=lambda: ["--epsilon", "0.2"])
+    exploration: list[str] = Field(default_factory=lambda: ["--squarecb"])
     retention: timedelta = timedelta(days=30)
 
 
@@ -38,7 +38,7 @@ class StackSettings(BaseSettings):
     reward_wait_seconds: Annotated[int, Field(gt=0)]
     default_reward: float = 0.0
     reward_aggregation: Literal["earliest", "sum"] = "earliest"
-    exploration_args: Annotated[str, AfterValidator(_checked_exploration)] = "--epsilon 0.2"
+    exploration_args: Annotated[str, AfterValidator(_checked_exploration)] = "--squarecb"
     retention_days: Annotated[int, Field(gt=0)] = 30
 
     def loop(self) -> LoopSettings:

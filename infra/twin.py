@@ -1,0 +1,191 @@
+"""The local twin: template.yaml's stack on one machine, with no Docker and no AWS account.
+
+moto's server plays AWS, the HttpApi routes are served over real HTTP by invoking the real
+handlers with API Gateway v2 events, and schedules fire on a timer. Only here (never in the
+template) ``POST /_local/schedules/{LogicalId}`` fires a function's schedule at once.
+
+    python -m infra.twin --port 3000 --params "RewardWaitSeconds=5 ModelRefreshSeconds=1"
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import re
+import socket
+import sys
+import threading
+import time
+import warnings
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+from infra.stack import LocalStack
+from infra.template import REGION, parse_overrides
+
+_SCHEDULE_PATH = re.compile(r"^/_local/schedules/(?P<logical_id>[A-Za-z0-9]+)$")
+_RATE = re.compile(r"^rate\((\d+) (minute|minutes|hour|hours|day|days)\)$")
+_UNIT_SECONDS = {"minute": 60, "hour": 3600, "day": 86400}
+
+
+def rate_seconds(expression: str) -> int | None:
+    """Seconds between runs of a ``rate(...)`` schedule; None for cron (fired by hand only)."""
+    found = _RATE.match(expression.strip())
+    if not found:
+        return None
+    return int(found.group(1)) * _UNIT_SECONDS[found.group(2).rstrip("s")]
+
+
+class Twin:
+    def __init__(self, port: int, overrides: dict[str, str], quiet: bool = False) -> None:
+        self.port = port
+        self.quiet = quiet
+        self._aws_port = _free_port()
+        self._start_aws()
+        self.stack = LocalStack(overrides, extra_env={"POWERTOOLS_METRICS_DISABLED": "true"})
+        self.stack.create_resources()
+        self._stop = threading.Event()
+
+    def _start_aws(self) -> None:
+        from moto.server import ThreadedMotoServer
+
+        self._aws = ThreadedMotoServer(ip_address="127.0.0.1", port=self._aws_port, verbose=False)
+        self._aws.start()
+        os.environ.update({
+            "AWS_ENDPOINT_URL": f"http://127.0.0.1:{self._aws_port}",
+            "AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local",
+            "AWS_DEFAULT_REGION": REGION,
+        })  # fmt: skip
+        for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN"):
+            os.environ.pop(name, None)
+
+    def serve_forever(self) -> None:
+        server = ThreadingHTTPServer(("127.0.0.1", self.port), self._handler_class())
+        self._start_timers()
+        self.log(f"local twin on http://127.0.0.1:{self.port} (AWS: moto on :{self._aws_port})")
+        for route in self.stack.template.routes:
+            self.log(f"  {route.route_key:<40} -> {route.function}")
+        for logical_id, expressions in self.stack.schedules().items():
+            self.log(f"  schedule {', '.join(expressions)} -> {logical_id} "
+                     f"(POST /_local/schedules/{logical_id} fires it now)")  # fmt: skip
+        try:
+            server.serve_forever()
+        finally:
+            self._stop.set()
+            server.server_close()
+            self._aws.stop()
+
+    def log(self, message: str) -> None:
+        if not self.quiet:
+            print(message, flush=True)
+
+    def fire(self, logical_id: str) -> Any:
+        return self.stack.fire_schedule(logical_id)
+
+    def _start_timers(self) -> None:
+        for logical_id, expressions in self.stack.schedules().items():
+            for expression in expressions:
+                period = rate_seconds(expression)
+                if period is None:
+                    self.log(f"  {expression}: cron is not timed locally; fire it by hand")
+                    continue
+                threading.Thread(target=self._every, args=(period, logical_id),
+                                 daemon=True).start()  # fmt: skip
+
+    def _every(self, period: int, logical_id: str) -> None:
+        while not self._stop.wait(period):
+            try:
+                result = self.fire(logical_id)
+                self.log(f"schedule {logical_id}: {json.dumps(result)[:300]}")
+            except Exception as failure:  # a failed run must not stop the timer
+                self.log(f"schedule {logical_id} failed: {failure!r}")
+
+    def _handler_class(self) -> type[BaseHTTPRequestHandler]:
+        twin = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def do_GET(self) -> None:
+                self._handle("GET")
+
+            def do_POST(self) -> None:
+                self._handle("POST")
+
+            def do_PUT(self) -> None:
+                self._handle("PUT")
+
+            def do_DELETE(self) -> None:
+                self._handle("DELETE")
+
+            def _handle(self, method: str) -> None:
+                started = time.perf_counter()
+                length = int(self.headers.get("content-length") or 0)
+                body = self.rfile.read(length) if length else None
+                path = self.path.split("?", 1)[0]
+                scheduled = _SCHEDULE_PATH.match(path)
+                if path == "/_local/health":
+                    status, headers, text = 200, {}, json.dumps({"status": "ok"})
+                elif scheduled and method == "POST":
+                    status, headers, text = twin._fire_http(scheduled.group("logical_id"))
+                else:
+                    answer = twin.stack.http(method, self.path, body, dict(self.headers.items()))
+                    status, headers, text = answer.status, answer.headers, answer.body
+                payload = text.encode()
+                self.send_response(status)
+                headers = {"content-type": "application/json", **headers}
+                for name, value in headers.items():
+                    if name.lower() not in ("content-length", "connection"):
+                        self.send_header(name, value)
+                self.send_header("content-length", str(len(payload)))
+                self.end_headers()
+                self.wfile.write(payload)
+                elapsed = (time.perf_counter() - started) * 1000
+                if twin.verbose_requests:
+                    twin.log(f"{method} {self.path} {status} {elapsed:.1f} ms")
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass  # requests are logged above, once, with their latency
+
+        return Handler
+
+    verbose_requests = True
+
+    def _fire_http(self, logical_id: str) -> tuple[int, dict[str, str], str]:
+        if logical_id not in self.stack.schedules():
+            message = f"{logical_id} has no schedule in template.yaml"
+            return 404, {}, json.dumps({"error": {"code": "not_found", "message": message}})
+        try:
+            return 200, {}, json.dumps(self.fire(logical_id))
+        except Exception as failure:
+            message = f"{logical_id} failed: {failure!r}"
+            return 500, {}, json.dumps({"error": {"code": "function_error", "message": message}})
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", "3000")))
+    parser.add_argument("--params", default="", help='template overrides: "Key=Value ..."')
+    parser.add_argument("--quiet-requests", action="store_true", help="don't log each request")
+    args = parser.parse_args(argv)
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # moto's server: one line per call
+    warnings.filterwarnings("ignore", message="No application metrics to publish")
+    twin = Twin(args.port, parse_overrides(args.params))
+    twin.verbose_requests = not args.quiet_requests
+    try:
+        twin.serve_forever()
+    except KeyboardInterrupt:
+        sys.exit(0)
+
+
+if __name__ == "__main__":
+    main()
