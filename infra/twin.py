@@ -44,7 +44,7 @@ class Twin:
         self.quiet = quiet
         self._aws_port = _free_port()
         self._start_aws()
-        self.stack = LocalStack(overrides, extra_env={"POWERTOOLS_METRICS_DISABLED": "true"})
+        self.stack = LocalStack(overrides)
         self.stack.create_resources()
         self._stop = threading.Event()
 

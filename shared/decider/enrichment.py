@@ -8,6 +8,9 @@ from zoneinfo import ZoneInfo
 from decider.schemas import Context
 
 ContextUsed = dict[str, str | int | bool]
+# Shown in context_used but not learned from: with a few thousand decisions, 24 hours and
+# 7 weekdays (each crossed with every action) are noise; daypart and weekend carry the signal.
+DISPLAY_ONLY = frozenset({"hour", "weekday"})
 
 _NORTH_SEASONS = {
     12: "winter", 1: "winter", 2: "winter",
@@ -27,7 +30,9 @@ def enrich(context: Context, now: datetime) -> ContextUsed:
     hemisphere = _hemisphere(geo.lat) if geo and geo.lat is not None else None
     if hemisphere:
         used["hemisphere"] = hemisphere
-    season = context.season or (season_of(instant, hemisphere) if hemisphere else None)
+    # The visitor's calendar decides the season: 02:00 UTC on 1 December is November in Boston.
+    local = instant.astimezone(ZoneInfo(geo.timezone)) if geo and geo.timezone else instant
+    season = context.season or (season_of(local, hemisphere) if hemisphere else None)
     if season:
         used["season"] = season
     if geo and geo.timezone:

@@ -13,6 +13,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from decider.enrichment import DISPLAY_ONLY
 from decider.schemas import Action, DecideRequest
 
 RawFeatures = Mapping[str, Any]
@@ -38,7 +39,7 @@ class DecisionFeatures:
     ) -> DecisionFeatures:
         profile = dict(request.profile) if request.consent else {}
         return cls(
-            context=dict(context_used),
+            context={k: v for k, v in context_used.items() if k not in DISPLAY_ONLY},
             custom=dict(request.context.features),
             profile=profile,
             actions=[(action.id, dict(action.features)) for action in actions],

@@ -29,9 +29,11 @@ def exploration_args(text: str) -> list[str]:
         flag = words[position]
         if flag not in _EXPLORATION_FLAGS:
             raise ValueError(f"not an exploration argument: {flag!r}")
-        position += 1 + _EXPLORATION_FLAGS[flag]
-    if position != len(words):
-        raise ValueError(f"{words[-1]!r} needs a value")
+        arity = _EXPLORATION_FLAGS[flag]
+        # A missing value must not swallow the next flag: VW would only fail later, at load.
+        if arity and (position + 1 >= len(words) or words[position + 1].startswith("--")):
+            raise ValueError(f"{flag!r} needs a value")
+        position += 1 + arity
     return words
 
 

@@ -2,21 +2,20 @@
 
 from __future__ import annotations
 
+import math
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 from zoneinfo import available_timezones
 
 from pydantic import (
     AfterValidator,
     AwareDatetime,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
-    StrictBool,
-    StrictFloat,
-    StrictInt,
-    StrictStr,
     ValidationInfo,
+    WithJsonSchema,
     field_validator,
 )
 
@@ -24,16 +23,49 @@ MAX_ACTIONS = 50
 MAX_FEATURES = 64
 MAX_LIST_ITEMS = 64
 
+
+MAX_MAGNITUDE = 1e12  # VW learns in 32-bit floats; far larger magnitudes overflow its weights
+_FEATURE_VALUE_SCHEMA = {
+    "anyOf": [
+        {"type": "string"},
+        {"type": "number", "minimum": -MAX_MAGNITUDE, "maximum": MAX_MAGNITUDE},
+        {"type": "boolean"},
+        {"type": "array", "items": {"type": "string"}, "maxItems": MAX_LIST_ITEMS},
+        {"type": "null"},
+    ]
+}
+
+
+def _feature_value(value: Any) -> Any:
+    """Strings, finite numbers, booleans, lists of strings, or null; one clear error otherwise."""
+    if value is None or isinstance(value, bool):
+        return value
+    if isinstance(value, int | float):
+        if abs(value) > MAX_MAGNITUDE or not math.isfinite(value):
+            raise ValueError(f"numbers must be finite and within ±{MAX_MAGNITUDE:g}")
+        return value
+    if isinstance(value, str):
+        return _unicode(value)
+    if isinstance(value, list):
+        if len(value) > MAX_LIST_ITEMS:
+            raise ValueError(f"lists hold at most {MAX_LIST_ITEMS} strings")
+        if not all(isinstance(item, str) for item in value):
+            raise ValueError("lists may hold only strings")
+        return [_unicode(item) for item in value]
+    raise ValueError("a feature value is a string, a number, a boolean, a list of strings or null")
+
+
+def _unicode(text: str) -> str:
+    # Lone surrogates cannot be stored or parsed; UnicodeEncodeError is a ValueError: a 400.
+    text.encode()
+    return text
+
+
 FeatureName = Annotated[str, Field(min_length=1, max_length=128)]
-FiniteNumber = Annotated[StrictFloat, Field(allow_inf_nan=False)]
-FeatureValue = (
-    StrictBool
-    | StrictInt
-    | FiniteNumber
-    | StrictStr
-    | Annotated[list[StrictStr], Field(max_length=MAX_LIST_ITEMS)]
-)
-Features = Annotated[dict[FeatureName, FeatureValue | None], Field(max_length=MAX_FEATURES)]
+FeatureValue = Annotated[
+    Any, BeforeValidator(_feature_value), WithJsonSchema(_FEATURE_VALUE_SCHEMA)
+]
+Features = Annotated[dict[FeatureName, FeatureValue], Field(max_length=MAX_FEATURES)]
 
 # Event ids travel in URL paths (/events/{event_id}/reward), so they are URL-safe.
 EventId = Annotated[str, Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9._:~-]+$")]

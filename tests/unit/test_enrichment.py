@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
-
-from hypothesis import given
-from hypothesis import strategies as st
+from datetime import UTC, datetime
 
 from decider.enrichment import daypart, enrich
 from decider.schemas import Context, Geo
+from hypothesis import given
+from hypothesis import strategies as st
 
 BOSTON = {"lat": 42.36, "lon": -71.06, "timezone": "America/New_York", "country": "us"}
 SYDNEY = {"lat": -33.87, "lon": 151.21, "timezone": "Australia/Sydney", "country": "AU"}
@@ -116,10 +115,12 @@ def test_local_time_features_agree_with_each_other(
     assert used["weekend"] == (used["weekday"] in ("sat", "sun"))
 
 
-@given(instant=instants, delta=st.integers(min_value=0, max_value=23))
-def test_daypart_is_one_of_four_contiguous_blocks(instant: datetime, delta: int) -> None:
-    hour = (instant + timedelta(hours=delta)).hour
-    expected = "night" if hour < 6 else "morning" if hour < 12 else "afternoon" if hour < 18 else (
-        "evening"
-    )
-    assert daypart(hour) == expected
+@given(
+    instant=instants,
+    lat=latitudes,
+    season=st.sampled_from(["spring", "summer", "autumn", "winter"]),
+)
+def test_an_explicit_season_always_wins(instant: datetime, lat: float, season: str) -> None:
+    used = enrich(Context.model_validate({"timestamp": instant, "season": season,
+                                          "geo": {"lat": lat}}), SERVER_NOW)  # fmt: skip
+    assert used["season"] == season

@@ -102,7 +102,8 @@ class DynamoDecisionLog:
                 UpdateExpression="SET activated = :yes",
                 ConditionExpression="attribute_exists(event_id)",
                 ExpressionAttributeValues={":yes": {"BOOL": True}},
-                ReturnValues="UPDATED_OLD",
+                # Not UPDATED_OLD: an attribute set to the value it had may be left out of it.
+                ReturnValues="ALL_OLD",
             )
         except self.client.exceptions.ConditionalCheckFailedException:
             raise UnknownEvent(f"no decision with event id {event_id!r}") from None

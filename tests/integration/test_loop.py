@@ -1,0 +1,148 @@
+"""The whole loop through the HTTP handlers on moto: decide, reward, retrain, decide again."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from itertools import islice
+
+import boto3
+import pytest
+import time_machine
+
+from infra.shop import Visitor, conversion_probability, visitors
+from infra.stack import LocalStack
+from tests.conftest import make_stack
+
+START = datetime(2026, 11, 22, 10, 0, tzinfo=UTC)
+REWARD_WAIT = timedelta(seconds=600)  # the template's default
+WINTER_NORTH = Visitor(datetime(2026, 1, 15, 15, tzinfo=UTC), 42.36, "America/New_York",
+                       "mobile", returning=False)  # fmt: skip
+SUMMER_SOUTH = Visitor(datetime(2026, 1, 15, 15, tzinfo=UTC), -33.87, "Australia/Sydney",
+                       "mobile", returning=False)  # fmt: skip
+
+
+@pytest.fixture
+def clock() -> Iterator[time_machine.Traveller]:
+    with time_machine.travel(START, tick=False) as traveller:
+        yield traveller
+
+
+@pytest.fixture
+def stack(clock: time_machine.Traveller) -> Iterator[LocalStack]:
+    yield from make_stack()
+
+
+def ranking(stack: LocalStack, visitor: Visitor) -> dict[str, float]:
+    response = stack.post("/decide", visitor.request("home-hero"))
+    assert response.status == 200, response.body
+    return {ranked["id"]: ranked["probability"] for ranked in response.json()["ranking"]}
+
+
+def simulate(stack: LocalStack, clock: time_machine.Traveller, count: int, seed: int) -> int:
+    """Send ``count`` visitors; report each conversion as a reward. Returns conversions."""
+    rng, conversions = random.Random(seed), 0
+    for number, visitor in enumerate(islice(visitors(seed), count)):
+        # Client-chosen event ids make the exploration draws, and so the test, reproducible.
+        body = {**visitor.request("home-hero"), "event_id": f"visit-{seed}-{number}"}
+        decision = stack.post("/decide", body).json()
+        if rng.random() < conversion_probability(visitor, decision["action_id"]):
+            reward = stack.post(f"/events/{decision['event_id']}/reward", {"value": 1.0})
+            assert reward.json()["status"] == "recorded"
+            conversions += 1
+        clock.shift(timedelta(milliseconds=50))
+    return conversions
+
+
+def retrain(stack: LocalStack) -> dict:
+    reports = stack.fire_schedule("RetrainFunction")["reports"]
+    return next(r for r in reports if r["decision_point"] == "home-hero")
+
+
+def test_the_loop_learns_a_different_best_offer_per_hemisphere_and_season(
+    stack: LocalStack, clock: time_machine.Traveller
+) -> None:
+    # Given no model yet: every offer is equally likely, for every visitor
+    for visitor in (WINTER_NORTH, SUMMER_SOUTH):
+        assert list(ranking(stack, visitor).values()) == pytest.approx([0.25] * 4)
+
+    # When a few thousand visitors are decided and rewarded, and retrain runs after the wait
+    conversions = simulate(stack, clock, 3000, seed=7)
+    clock.shift(REWARD_WAIT + timedelta(seconds=5))
+    report = retrain(stack)
+
+    # Then the next decisions come from model version 1, with a different best offer each
+    assert report["status"] == "trained"
+    assert report["model_version"] == "1"
+    assert report["decisions_learned"] >= 3000
+    assert conversions > 0
+    north, south = ranking(stack, WINTER_NORTH), ranking(stack, SUMMER_SOUTH)
+    assert max(north, key=north.__getitem__) == "winter-coat"
+    assert north["winter-coat"] >= 0.7
+    assert max(south, key=south.__getitem__) == "sunglasses"
+    assert south["sunglasses"] >= 0.7
+    evaluation = report["evaluation"]
+    assert evaluation["candidate"]["snips"] > evaluation["uniform"]["snips"]
+
+
+def test_retraining_the_same_window_twice_trains_nothing_twice(
+    stack: LocalStack, clock: time_machine.Traveller
+) -> None:
+    # Given 200 settled decisions, learned once
+    simulate(stack, clock, 200, seed=1)
+    clock.shift(REWARD_WAIT + timedelta(seconds=5))
+    first = retrain(stack)
+    assert (first["status"], first["decisions_learned"]) == ("trained", 200)
+
+    # When retrain runs again over the same window, nothing is learned and no version is made
+    second = retrain(stack)
+    assert second["status"] == "not_settled"
+    assert second["model_version"] == "1"
+
+    # And later decisions are learned once, by the next run, in a window starting at the mark
+    simulate(stack, clock, 50, seed=2)
+    clock.shift(REWARD_WAIT + timedelta(seconds=5))
+    third = retrain(stack)
+    assert (third["status"], third["decisions_learned"], third["model_version"]) == (
+        "trained", 50, "2"
+    )  # fmt: skip
+    assert third["window_start"] == first["window_end"]
+
+
+def test_a_retrain_that_fails_midway_leaves_the_current_model_serving(
+    stack: LocalStack, clock: time_machine.Traveller
+) -> None:
+    # Given model version 1 serving
+    simulate(stack, clock, 300, seed=3)
+    clock.shift(REWARD_WAIT + timedelta(seconds=5))
+    assert retrain(stack)["model_version"] == "1"
+    before = ranking(stack, WINTER_NORTH)
+
+    # When the next retrain cannot store its model (the bucket refuses writes)
+    simulate(stack, clock, 100, seed=4)
+    clock.shift(REWARD_WAIT + timedelta(seconds=5))
+    bucket = stack.template.buckets["ModelsBucket"].name
+    s3 = boto3.client("s3", region_name="us-east-1")
+    s3.put_bucket_policy(Bucket=bucket, Policy=_deny_puts(bucket))
+    failed = retrain(stack)
+
+    # Then it reports the failure, version 1 keeps serving, and the window is not skipped
+    assert failed["status"] == "failed"
+    decision = stack.post("/decide", WINTER_NORTH.request("home-hero")).json()
+    assert decision["model_version"] == "1"
+    assert ranking(stack, WINTER_NORTH) == pytest.approx(before)
+    s3.delete_bucket_policy(Bucket=bucket)
+    redone = retrain(stack)
+    assert (redone["status"], redone["model_version"]) == ("trained", "2")
+    # The whole window: 100 visitors and the probe made before it; later probes are not settled
+    assert redone["decisions_learned"] == 100 + 1
+
+
+def _deny_puts(bucket: str) -> str:
+    import json
+
+    return json.dumps({"Version": "2012-10-17", "Statement": [{
+        "Effect": "Deny", "Principal": "*", "Action": "s3:PutObject",
+        "Resource": f"arn:aws:s3:::{bucket}/*",
+    }]})  # fmt: skip

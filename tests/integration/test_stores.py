@@ -1,0 +1,362 @@
+"""One contract, two implementations: the in-memory fakes and DynamoDB/S3 (on moto, from
+template.yaml) must behave the same, or unit tests on the fakes prove nothing."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import boto3
+import pytest
+from decider.errors import DuplicateEvent, UnknownEvent
+from decider.featurize import DecisionFeatures, Label
+from decider.policy import Policy
+from decider.records import (
+    DecisionLog,
+    DecisionRecord,
+    ModelStore,
+    ModelVersion,
+    Registry,
+    StaleModel,
+)
+from decider.store.dynamo_log import DynamoDecisionLog
+from decider.store.dynamo_registry import DynamoRegistry
+from decider.store.memory import MemoryDecisionLog, MemoryModelStore, MemoryRegistry
+from decider.store.s3_models import S3ModelStore
+from moto import mock_aws
+
+from infra.stack import LocalStack
+
+T0 = datetime(2026, 11, 22, 10, 0, tzinfo=UTC)
+DP = "home-hero"
+
+
+class CountingClient:
+    """A boto3 client that counts the calls made through it."""
+
+    def __init__(self, client: Any) -> None:
+        self._client = client
+        self.calls: dict[str, int] = {}
+
+    def __getattr__(self, name: str) -> Any:
+        attribute = getattr(self._client, name)
+        if not callable(attribute) or name == "exceptions":
+            return attribute
+
+        def counted(*args: Any, **kwargs: Any) -> Any:
+            self.calls[name] = self.calls.get(name, 0) + 1
+            return attribute(*args, **kwargs)
+
+        return counted
+
+
+@dataclass
+class Stores:
+    kind: str
+    log: DecisionLog
+    registry: Registry
+    models: ModelStore
+    dynamodb: CountingClient | None = None
+
+
+@pytest.fixture(params=["memory", "aws"])
+def stores(request: pytest.FixtureRequest) -> Iterator[Stores]:
+    if request.param == "memory":
+        yield Stores("memory", MemoryDecisionLog(), MemoryRegistry(), MemoryModelStore())
+        return
+    with mock_aws():
+        stack = LocalStack()
+        stack.create_resources()
+        decisions = stack.template.tables["DecisionsTable"].name
+        registry = stack.template.tables["ModelRegistryTable"].name
+        bucket = stack.template.buckets["ModelsBucket"].name
+        dynamodb = CountingClient(boto3.client("dynamodb"))
+        yield Stores(
+            "aws",
+            DynamoDecisionLog(decisions, "by-decision-time", client=dynamodb),
+            DynamoRegistry(registry),
+            S3ModelStore(bucket),
+            dynamodb,
+        )
+
+
+def record(
+    event_id: str,
+    decided_at: datetime = T0,
+    decision_point: str = DP,
+    *,
+    activated: bool = True,
+    learnable: bool = True,
+    note: str = "",
+) -> DecisionRecord:
+    features = DecisionFeatures(
+        context={"season": "winter", "hour": 10, "weekend": False},
+        custom={"referrer": "news|letter: a=b", "note": note},
+        profile={"segment": "returning", "interests": ["running", "雪"], "ltv": 120.5} if learnable
+        else {},
+        actions=[("winter-coat", {"price": 129.0}), ("sunglasses", {"category": "accessories"})],
+    )  # fmt: skip
+    return DecisionRecord(
+        event_id=event_id, decision_point=decision_point, decided_at=decided_at,
+        features=features, chosen_index=1, probability=0.1 + 1e-9, model_version=3,
+        learnable=learnable, activated=activated,
+        expires_at=int((decided_at + timedelta(days=30)).timestamp()),
+    )  # fmt: skip
+
+
+def stored(stores: Stores, event_id: str, decision_point: str = DP) -> DecisionRecord:
+    found = [r for r in stores.log.settled(decision_point, None, T0 + timedelta(days=365))
+             if r.event_id == event_id]  # fmt: skip
+    assert len(found) == 1
+    return found[0]
+
+
+# --- decision log: put ---------------------------------------------------------------------------
+
+
+def test_a_decision_is_stored_as_made(stores: Stores) -> None:
+    original = record("e-1", T0 + timedelta(microseconds=123456))
+    stores.log.put(original)
+    assert stored(stores, "e-1") == original
+
+
+def test_a_decision_without_model_or_consent_is_stored_as_made(stores: Stores) -> None:
+    original = record("e-1", learnable=False, activated=False)
+    original = DecisionRecord(**{**original.__dict__, "model_version": None})
+    stores.log.put(original)
+    assert stored(stores, "e-1") == original
+
+
+def test_a_duplicate_event_id_is_refused_and_the_first_kept(stores: Stores) -> None:
+    stores.log.put(record("e-1", note="first"))
+    with pytest.raises(DuplicateEvent):
+        stores.log.put(record("e-1", T0 + timedelta(minutes=1), note="second"))
+    assert stored(stores, "e-1").features.custom["note"] == "first"
+
+
+# --- decision log: rewards -----------------------------------------------------------------------
+
+
+def reward(stores: Stores, event_id: str, value: float, reward_id: str = "-", *,
+           since: datetime = T0, aggregation: Any = "earliest") -> str:  # fmt: skip
+    return stores.log.record_reward(event_id, value, reward_id, on_time_since=since,
+                                    aggregation=aggregation)  # fmt: skip
+
+
+def test_a_reward_is_recorded_once(stores: Stores) -> None:
+    stores.log.put(record("e-1"))
+    assert reward(stores, "e-1", 1.0, "order-1") == "recorded"
+    assert stored(stores, "e-1").reward == 1.0
+    # A retry with the same reward id changes nothing
+    assert reward(stores, "e-1", 7.0, "order-1") == "duplicate"
+    assert stored(stores, "e-1").reward == 1.0
+
+
+def test_a_reward_after_the_wait_is_late_and_not_learned(stores: Stores) -> None:
+    # Given a decision made before the on-time window
+    stores.log.put(record("e-1", T0 - timedelta(microseconds=1)))
+    # Then its reward is late, and a retry of it is a duplicate; neither is learned
+    assert reward(stores, "e-1", 1.0, "order-1", since=T0) == "late"
+    assert reward(stores, "e-1", 1.0, "order-1", since=T0) == "duplicate"
+    assert stored(stores, "e-1").reward is None
+
+
+def test_a_reward_exactly_at_the_wait_is_on_time(stores: Stores) -> None:
+    stores.log.put(record("e-1", T0))
+    assert reward(stores, "e-1", 1.0, since=T0) == "recorded"
+
+
+def test_a_recorded_reward_id_arriving_again_late_is_a_duplicate(stores: Stores) -> None:
+    stores.log.put(record("e-1", T0))
+    assert reward(stores, "e-1", 1.0, "order-1", since=T0) == "recorded"
+    assert reward(stores, "e-1", 1.0, "order-1", since=T0 + timedelta(hours=1)) == "duplicate"
+    assert stored(stores, "e-1").reward == 1.0
+
+
+def test_a_reward_for_an_unknown_event_is_refused(stores: Stores) -> None:
+    with pytest.raises(UnknownEvent):
+        reward(stores, "nobody", 1.0)
+    with pytest.raises(UnknownEvent):
+        stores.log.activate("nobody")
+    # And neither left anything behind: the event id is still free
+    stores.log.put(record("nobody"))
+    assert stored(stores, "nobody").reward is None
+
+
+def test_earliest_aggregation_keeps_the_first_reward(stores: Stores) -> None:
+    stores.log.put(record("e-1"))
+    assert reward(stores, "e-1", 1.0, "click") == "recorded"
+    assert reward(stores, "e-1", 5.0, "purchase") == "recorded"
+    assert stored(stores, "e-1").reward == 1.0
+
+
+def test_sum_aggregation_adds_distinct_rewards_once_each(stores: Stores) -> None:
+    stores.log.put(record("e-1"))
+    assert reward(stores, "e-1", 1.0, "click", aggregation="sum") == "recorded"
+    assert reward(stores, "e-1", 2.5, "purchase", aggregation="sum") == "recorded"
+    assert reward(stores, "e-1", 2.5, "purchase", aggregation="sum") == "duplicate"
+    assert reward(stores, "e-1", 0.1, "review", aggregation="sum") == "recorded"
+    assert stored(stores, "e-1").reward == pytest.approx(3.6)
+
+
+# --- decision log: activation --------------------------------------------------------------------
+
+
+def test_a_deferred_decision_is_activated_once(stores: Stores) -> None:
+    stores.log.put(record("deferred", activated=False))
+    assert stored(stores, "deferred").activated is False
+    assert stores.log.activate("deferred") == "activated"
+    assert stores.log.activate("deferred") == "already_active"
+    assert stored(stores, "deferred").activated is True
+
+
+def test_an_immediate_decision_is_already_active(stores: Stores) -> None:
+    stores.log.put(record("shown"))
+    assert stores.log.activate("shown") == "already_active"
+
+
+# --- decision log: the settled window ------------------------------------------------------------
+
+
+def test_settled_is_the_half_open_window_in_time_order(stores: Stores) -> None:
+    # Given decisions a minute apart, written out of order, and some for another decision point
+    minutes = [7, 2, 9, 0, 4, 3, 8, 6, 5, 1]
+    for m in minutes:
+        stores.log.put(record(f"e-{m}", T0 + timedelta(minutes=m)))
+        stores.log.put(record(f"other-{m}", T0 + timedelta(minutes=m), decision_point="email"))
+    stores.log.put(record("just-after-since", T0 + timedelta(minutes=2, microseconds=1)))
+    # When the window (T0 + 2 min, T0 + 6 min] is read
+    window = list(stores.log.settled(DP, T0 + timedelta(minutes=2), T0 + timedelta(minutes=6)))
+    # Then it excludes its start, includes its end, in time order, this decision point only
+    assert [r.event_id for r in window] == ["just-after-since", "e-3", "e-4", "e-5", "e-6"]
+    everything = list(stores.log.settled(DP, None, T0 + timedelta(minutes=6)))
+    assert [r.event_id for r in everything][:3] == ["e-0", "e-1", "e-2"]
+    assert len(everything) == 8
+    assert list(stores.log.settled(DP, T0 + timedelta(minutes=9), T0 + timedelta(hours=1))) == []
+
+
+def test_settled_reads_every_page_of_a_large_window(stores: Stores) -> None:
+    # Given enough decisions to exceed one DynamoDB page of 1 MB
+    note = "n" * 300_000
+    event_ids = [f"big-{i}" for i in range(5)]
+    for i, event_id in enumerate(reversed(event_ids)):
+        stores.log.put(record(event_id, T0 + timedelta(seconds=5 - i), note=note))
+    stores.log.put(record("outside", T0 + timedelta(hours=1)))
+    # When the window is read
+    if stores.dynamodb is not None:
+        stores.dynamodb.calls.clear()
+    window = list(stores.log.settled(DP, None, T0 + timedelta(minutes=1)))
+    # Then it is complete, in order, and intact
+    assert [r.event_id for r in window] == event_ids
+    assert all(r.features.custom["note"] == note for r in window)
+    if stores.dynamodb is not None:
+        assert stores.dynamodb.calls["query"] >= 2, "the window did not span several pages"
+
+
+# --- model store ---------------------------------------------------------------------------------
+
+
+def test_a_model_round_trips_with_the_same_probabilities(stores: Stores) -> None:
+    features = record("e-1").features
+    policy = Policy(["--epsilon", "0.2"])
+    for _ in range(10):
+        policy.learn(features, Label(1, -1.0, 0.5))
+    blob = policy.serialize()
+    key = stores.models.put(DP, 1, blob)
+    assert stores.models.get(key) == blob
+    loaded = Policy(["--epsilon", "0.2"], model=stores.models.get(key))
+    assert loaded.pmf(features) == pytest.approx(policy.pmf(features))
+    assert loaded.pmf(features) == pytest.approx([0.1, 0.9])
+
+
+def test_model_keys_are_never_reused(stores: Stores) -> None:
+    first = stores.models.put(DP, 1, b"first")
+    second = stores.models.put(DP, 1, b"second")
+    assert first != second
+    assert (stores.models.get(first), stores.models.get(second)) == (b"first", b"second")
+
+
+def test_an_unknown_model_key_is_an_error(stores: Stores) -> None:
+    with pytest.raises(Exception):  # noqa: B017  (KeyError in memory, NoSuchKey on S3)
+        stores.models.get("models/home-hero/00000001-missing.vw")
+
+
+# --- registry ------------------------------------------------------------------------------------
+
+
+def version(number: int, watermark: datetime, window_start: datetime | None = None) -> ModelVersion:
+    return ModelVersion(
+        decision_point=DP, version=number, model_key=f"models/{DP}/{number:08d}.vw",
+        model_sha256=hashlib.sha256(str(number).encode()).hexdigest(),
+        window_start=window_start, watermark=watermark, trained_at=watermark + timedelta(hours=1),
+        decisions_learned=10 * number, evaluation_json='{"candidate": {"n": 1}}',
+    )  # fmt: skip
+
+
+def test_registering_is_idempotent_and_makes_the_decision_point_known(stores: Stores) -> None:
+    assert stores.registry.current(DP) is None
+    assert stores.registry.decision_points() == []
+    stores.registry.register(DP, T0)
+    stores.registry.register(DP, T0 + timedelta(hours=1))
+    stores.registry.register("email", T0)
+    assert stores.registry.decision_points() == ["email", DP]
+    current = stores.registry.current(DP)
+    assert current is not None
+    assert (current.version, current.model_key, current.watermark) == (None, None, None)
+
+
+def test_promote_advance_and_versions_follow_the_expected_version(stores: Stores) -> None:
+    registry = stores.registry
+    registry.register(DP, T0)
+    first = version(1, T0)
+    # Promote version 1 over nothing
+    registry.promote(first, expected_version=None)
+    current = registry.current(DP)
+    assert current is not None
+    assert (current.version, current.model_key, current.model_sha256, current.watermark) == (
+        1, first.model_key, first.model_sha256, T0,
+    )  # fmt: skip
+    # A second retrain that also started from nothing is stale, and leaves no trace
+    with pytest.raises(StaleModel):
+        registry.promote(version(1, T0 + timedelta(minutes=1)), expected_version=None)
+    with pytest.raises(StaleModel):
+        registry.advance(DP, T0 + timedelta(minutes=1), expected_version=None)
+    # Advancing from version 1 moves the watermark only
+    registry.advance(DP, T0 + timedelta(minutes=5), expected_version=1)
+    current = registry.current(DP)
+    assert current is not None
+    assert (current.version, current.model_key, current.watermark) == (
+        1, first.model_key, T0 + timedelta(minutes=5),
+    )  # fmt: skip
+    # Promote version 2 from version 1
+    second = version(2, T0 + timedelta(minutes=10), window_start=T0 + timedelta(minutes=5))
+    registry.promote(second, expected_version=1)
+    with pytest.raises(StaleModel):
+        registry.promote(version(2, T0 + timedelta(minutes=11)), expected_version=1)
+    with pytest.raises(StaleModel):
+        registry.advance(DP, T0 + timedelta(minutes=30), expected_version=1)
+    current = registry.current(DP)
+    assert current is not None
+    assert (current.version, current.model_key, current.watermark) == (
+        2, second.model_key, T0 + timedelta(minutes=10),
+    )  # fmt: skip
+    # And the history holds exactly the two promoted versions, as promoted
+    assert registry.versions(DP) == [first, second]
+    assert registry.versions("email") == []
+    # Registering again does not reset anything
+    registry.register(DP, T0 + timedelta(days=1))
+    assert registry.current(DP) == current
+
+
+def test_the_first_advance_creates_the_watermark(stores: Stores) -> None:
+    stores.registry.register(DP, T0)
+    stores.registry.advance(DP, T0 + timedelta(minutes=1), expected_version=None)
+    current = stores.registry.current(DP)
+    assert current is not None
+    assert (current.version, current.watermark) == (None, T0 + timedelta(minutes=1))
+    stores.registry.advance(DP, T0 + timedelta(minutes=2), expected_version=None)
+    current = stores.registry.current(DP)
+    assert current is not None and current.watermark == T0 + timedelta(minutes=2)

@@ -1,0 +1,441 @@
+"""Retrain with in-memory stores and a moved clock: every settled decision is learned once."""
+
+from __future__ import annotations
+
+import hashlib
+from collections import Counter
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from decider import trainer
+from decider.decide import Decider
+from decider.events import activate, record_reward
+from decider.featurize import DecisionFeatures, Label
+from decider.model_cache import ModelCache
+from decider.policy import Policy
+from decider.records import DecisionRecord, StaleModel
+from decider.schemas import DecideRequest, RetrainReport, RewardRequest
+from decider.settings import LoopSettings
+from decider.store.memory import MemoryDecisionLog, MemoryModelStore, MemoryRegistry
+from decider.trainer import CLOCK_SKEW, retrain, retrain_all
+
+T0 = datetime(2026, 11, 22, 10, 0, tzinfo=UTC)
+WAIT = timedelta(hours=1)
+DP = "home-hero"
+
+
+class Clock:
+    def __init__(self, at: datetime) -> None:
+        self.at = at
+
+    def __call__(self) -> datetime:
+        return self.at
+
+    def move_to(self, at: datetime) -> None:
+        assert at >= self.at, "time only moves forward"
+        self.at = at
+
+
+class RecordingPolicy(Policy):
+    """The trainer's policy, remembering which decisions it learned and with which label."""
+
+    learned: list[tuple[str, Label]] = []  # noqa: RUF012  (reset per test by the fixture)
+
+    def learn(self, features: DecisionFeatures, label: Label) -> None:
+        RecordingPolicy.learned.append((str(features.custom["visit"]), label))
+        super().learn(features, label)
+
+
+@pytest.fixture(autouse=True)
+def recording_policy(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, Label]]:
+    RecordingPolicy.learned = []
+    monkeypatch.setattr(trainer, "Policy", RecordingPolicy)
+    return RecordingPolicy.learned
+
+
+class Shop:
+    """Decide, reward and retrain for one decision point, on fakes and one clock."""
+
+    def __init__(self, default_reward: float = 0.0) -> None:
+        self.clock = Clock(T0)
+        self.log = MemoryDecisionLog()
+        self.store = MemoryModelStore()
+        self.registry = MemoryRegistry()
+        # Explicit epsilon-greedy, so that the greedy action's probability is known exactly
+        self.loop = LoopSettings(reward_wait=WAIT, default_reward=default_reward,
+                                 exploration=["--epsilon", "0.2"])  # fmt: skip
+        cache = ModelCache(self.registry, self.store, self.loop.exploration, refresh_seconds=0)
+        self._serial = 0
+        self.decider = Decider(models=cache, log=self.log, loop=self.loop, now=self.clock)
+
+    def decide(self, count: int = 1, decision_point: str = DP, **fields: Any) -> list[str]:
+        event_ids = []
+        for _ in range(count):
+            self._serial += 1
+            event_id = f"visit-{self._serial:04d}"
+            request = DecideRequest.model_validate({
+                "decision_point": decision_point, "event_id": event_id,
+                "context": {"season": "winter", "features": {"visit": event_id}},
+                "profile": {"segment": "returning"},
+                "actions": [{"id": "winter-coat"}, {"id": "sunglasses"}, {"id": "umbrella"}],
+                **fields,
+            })  # fmt: skip
+            event_ids.append(self.decider.decide(request).event_id)
+        return event_ids
+
+    def reward(self, event_id: str, value: float = 1.0) -> str:
+        reward = RewardRequest(value=value)
+        return record_reward(self.log, event_id, reward, self.loop, self.clock()).status
+
+    def retrain(
+        self, decision_point: str = DP, at: datetime | None = None, **stores: Any
+    ) -> RetrainReport:
+        stores = {"log": self.log, "store": self.store, "registry": self.registry, **stores}
+        return retrain(decision_point, **stores, loop=self.loop, now=at or self.clock())
+
+    def settle_after(self, decided_at: datetime) -> datetime:
+        """The first retrain time whose window includes a decision made at ``decided_at``."""
+        return decided_at + WAIT + CLOCK_SKEW
+
+
+def learned_ids(learned: list[tuple[str, Label]]) -> list[str]:
+    return [visit for visit, _ in learned]
+
+
+# --- promotion and watermark ---------------------------------------------------------------------
+
+
+def test_a_first_retrain_promotes_version_1_and_sets_the_watermark(
+    recording_policy: list[tuple[str, Label]],
+) -> None:
+    # Given four decisions at T0, two of them rewarded, and one decision 30 minutes later
+    shop = Shop()
+    settled = shop.decide(4)
+    assert [shop.reward(e) for e in settled[:2]] == ["recorded", "recorded"]
+    shop.clock.move_to(T0 + timedelta(minutes=30))
+    shop.decide(1)
+    # When retrain runs an hour and a bit after T0
+    now = T0 + WAIT + timedelta(seconds=5)
+    shop.clock.move_to(now)
+    report = shop.retrain()
+    # Then version 1 holds the four settled decisions and the watermark is now - wait - skew
+    assert (report.status, report.model_version) == ("trained", "1")
+    assert (report.decisions_seen, report.decisions_learned) == (4, 4)
+    assert sorted(learned_ids(recording_policy)) == sorted(settled)
+    current = shop.registry.current(DP)
+    assert current is not None and current.version == 1
+    assert current.watermark == now - WAIT - CLOCK_SKEW == report.window_end
+    (version,) = shop.registry.versions(DP)
+    assert (version.version, version.window_start) == (1, None)
+    assert version.watermark == current.watermark
+    assert version.decisions_learned == 4
+    # And the stored blob is the promoted one and loads as a model
+    assert current.model_key is not None
+    blob = shop.store.get(current.model_key)
+    assert hashlib.sha256(blob).hexdigest() == current.model_sha256 == version.model_sha256
+    Policy(shop.loop.exploration, model=blob)
+    assert report.evaluation["candidate"]["n"] == 4
+
+
+def test_decide_serves_the_promoted_version() -> None:
+    shop = Shop()
+    shop.decide(3)
+    shop.clock.move_to(shop.settle_after(T0))
+    shop.retrain()
+    response = shop.decider.decide(DecideRequest.model_validate({
+        "decision_point": DP, "event_id": "after-retrain",
+        "context": {"features": {"visit": "after-retrain"}},
+        "actions": [{"id": "winter-coat"}, {"id": "sunglasses"}],
+    }))  # fmt: skip
+    assert response.model_version == "1"
+    assert shop.log.records["after-retrain"].model_version == 1
+
+
+def test_before_the_reward_wait_nothing_is_settled(
+    recording_policy: list[tuple[str, Label]],
+) -> None:
+    shop = Shop()
+    shop.decide(3)
+    shop.clock.move_to(T0 + WAIT)  # one skew short of settled
+    report = shop.retrain()
+    assert (report.status, report.decisions_seen, report.decisions_learned) == (
+        "nothing_to_learn", 0, 0,
+    )  # fmt: skip
+    assert recording_policy == []
+    assert shop.registry.versions(DP) == []
+
+
+# --- exactly once --------------------------------------------------------------------------------
+
+
+def test_each_decision_is_learned_exactly_once_across_runs(
+    recording_policy: list[tuple[str, Label]],
+) -> None:
+    shop = Shop()
+    # Given decisions at T0 and at T0 + 30 min
+    early = shop.decide(5)
+    shop.clock.move_to(T0 + timedelta(minutes=30))
+    middle = shop.decide(3)
+    # When retrain runs once the first batch has settled
+    first_run = shop.settle_after(T0)
+    shop.clock.move_to(first_run)
+    first = shop.retrain()
+    assert (first.status, first.decisions_learned) == ("trained", 5)
+    # And runs again at the same instant: the window is empty
+    again = shop.retrain()
+    assert (again.status, again.decisions_learned, again.model_version) == ("not_settled", 0, "1")
+    # And a minute later, with nothing new settled
+    shop.clock.move_to(first_run + timedelta(minutes=1))
+    idle = shop.retrain()
+    assert (idle.status, idle.decisions_learned, idle.model_version) == ("nothing_to_learn", 0, "1")
+    assert len(shop.registry.versions(DP)) == 1
+    current = shop.registry.current(DP)
+    assert current is not None and current.watermark == idle.window_end
+    # Given more decisions after that
+    late = shop.decide(4)
+    # When retrain runs after everything has settled, twice
+    shop.clock.move_to(shop.clock() + WAIT + timedelta(minutes=5))
+    second = shop.retrain()
+    third = shop.retrain()
+    # Then the later runs learned exactly the decisions made after the first watermark
+    assert (second.status, second.model_version, second.decisions_learned) == ("trained", "2", 7)
+    assert (third.status, third.decisions_learned) == ("not_settled", 0)
+    assert [v.version for v in shop.registry.versions(DP)] == [1, 2]
+    # And across all runs, every decision was learned once, none twice, none skipped
+    counts = Counter(learned_ids(recording_policy))
+    assert set(counts) == set(early + middle + late)
+    assert set(counts.values()) == {1}
+
+
+def test_a_decision_on_the_watermark_is_learned_once() -> None:
+    # Given a decision made exactly at the instant that becomes the first watermark
+    shop = Shop()
+    watermark = T0 + timedelta(minutes=10)
+    shop.clock.move_to(watermark)
+    (on_edge,) = shop.decide(1)
+    shop.clock.move_to(watermark + timedelta(microseconds=1))
+    (just_after,) = shop.decide(1)
+    # When retrain runs so that its window ends exactly on it, then once more later
+    shop.clock.move_to(shop.settle_after(watermark))
+    first = shop.retrain()
+    shop.clock.move_to(shop.settle_after(watermark) + timedelta(hours=1))
+    second = shop.retrain()
+    # Then the window (since, until] takes it in the first run only
+    assert first.window_end == watermark
+    assert (first.decisions_learned, second.decisions_learned) == (1, 1)
+    assert RecordingPolicy.learned[0][0] == on_edge
+    assert RecordingPolicy.learned[1][0] == just_after
+
+
+# --- what is learned -----------------------------------------------------------------------------
+
+
+def test_decisions_without_consent_or_activation_are_not_learned(
+    recording_policy: list[tuple[str, Label]],
+) -> None:
+    shop = Shop()
+    (shown,) = shop.decide(1)
+    (refused,) = shop.decide(1, consent=False)
+    (never_shown,) = shop.decide(1, defer_activation=True)
+    (shown_later,) = shop.decide(1, defer_activation=True)
+    assert activate(shop.log, shown_later).status == "activated"
+    for event_id in (shown, refused, never_shown, shown_later):
+        shop.reward(event_id)
+    shop.clock.move_to(shop.settle_after(T0))
+    report = shop.retrain()
+    assert (report.decisions_seen, report.decisions_learned) == (4, 2)
+    assert sorted(learned_ids(recording_policy)) == sorted([shown, shown_later])
+
+
+def test_a_missing_or_late_reward_is_learned_as_the_default_reward(
+    recording_policy: list[tuple[str, Label]],
+) -> None:
+    # Given a default reward of 0.25, and three decisions: rewarded, unrewarded, rewarded late
+    shop = Shop(default_reward=0.25)
+    rewarded, unrewarded, rewarded_late = shop.decide(3)
+    assert shop.reward(rewarded, 2.0) == "recorded"
+    shop.clock.move_to(T0 + WAIT + timedelta(microseconds=1))
+    assert shop.reward(rewarded_late, 5.0) == "late"
+    # When they are learned
+    shop.clock.move_to(shop.settle_after(T0))
+    shop.retrain()
+    # Then the cost is minus the reward, the default where none arrived in time
+    labels = dict(recording_policy)
+    assert labels[rewarded].cost == -2.0
+    assert labels[unrewarded].cost == -0.25
+    assert labels[rewarded_late].cost == -0.25
+    # And each label carries the logged action and its probability
+    for event_id, label in labels.items():
+        record = shop.log.records[event_id]
+        assert (label.index, label.probability) == (record.chosen_index, record.probability)
+
+
+def test_a_retrain_continues_from_the_current_model() -> None:
+    # Given a first window where only the sunglasses (the second action) convert
+    shop = Shop()
+    for event_id in shop.decide(30):
+        shop.reward(event_id, 1.0 if shop.log.records[event_id].chosen_index == 1 else 0.0)
+    shop.clock.move_to(shop.settle_after(T0))
+    assert shop.retrain().model_version == "1"
+    # And a second window with a single unrewarded decision
+    (second_window,) = shop.decide(1)
+    shop.clock.move_to(shop.clock() + WAIT + timedelta(minutes=1))
+    assert shop.retrain().model_version == "2"
+    # Then version 2 still knows what version 1 learned: the sunglasses are the greedy action
+    current = shop.registry.current(DP)
+    assert current is not None and current.model_key is not None
+    policy = Policy(shop.loop.exploration, model=shop.store.get(current.model_key))
+    visit = shop.log.records["visit-0001"].features
+    assert policy.pmf(visit) == pytest.approx([0.2 / 3, 0.8 + 0.2 / 3, 0.2 / 3])
+    # Which a model trained on the second window alone would not know
+    alone = Policy(shop.loop.exploration)
+    record = shop.log.records[second_window]
+    alone.learn(record.features, Label(record.chosen_index, 0.0, record.probability))
+    assert alone.pmf(visit)[1] < 0.5
+
+
+# --- failures ------------------------------------------------------------------------------------
+
+
+class FailingModelStore(MemoryModelStore):
+    def __init__(self, inner: MemoryModelStore) -> None:
+        super().__init__()
+        self.blobs = inner.blobs
+
+    def put(self, decision_point: str, version: int, blob: bytes) -> str:
+        raise ConnectionError("S3 is unreachable")
+
+
+class LogBreakingAfter(MemoryDecisionLog):
+    """Yields a few settled decisions, then loses its connection."""
+
+    def __init__(self, inner: MemoryDecisionLog, records: int) -> None:
+        super().__init__()
+        self.records = inner.records
+        self._limit = records
+
+    def settled(
+        self, decision_point: str, since: datetime | None, until: datetime
+    ) -> Iterator[DecisionRecord]:
+        for count, record in enumerate(super().settled(decision_point, since, until)):
+            if count == self._limit:
+                raise ConnectionError("DynamoDB went away")
+            yield record
+
+
+def trained_once() -> tuple[Shop, list[str]]:
+    """A shop with version 1 promoted, and five decisions made since that are now settled."""
+    shop = Shop()
+    shop.decide(3)
+    shop.clock.move_to(shop.settle_after(T0))
+    shop.retrain()
+    pending = shop.decide(5)
+    shop.clock.move_to(shop.clock() + WAIT + timedelta(minutes=1))
+    return shop, pending
+
+
+@pytest.mark.parametrize("failure", ["model store put", "log iterator"])
+def test_a_retrain_that_fails_midway_changes_nothing_and_is_redone_whole(
+    failure: str, recording_policy: list[tuple[str, Label]]
+) -> None:
+    shop, pending = trained_once()
+    before = shop.registry.current(DP)
+    broken: dict[str, Any] = (
+        {"store": FailingModelStore(shop.store)} if failure == "model store put"
+        else {"log": LogBreakingAfter(shop.log, records=2)}
+    )  # fmt: skip
+    recording_policy.clear()
+    # When the retrain fails midway
+    with pytest.raises(ConnectionError):
+        shop.retrain(**broken)
+    # Then the current version and its watermark are untouched, and no version was added
+    assert shop.registry.current(DP) == before
+    assert [v.version for v in shop.registry.versions(DP)] == [1]
+    # And the next run learns the whole window, all five decisions
+    recording_policy.clear()
+    report = shop.retrain()
+    assert before is not None
+    assert (report.status, report.model_version, report.window_start) == (
+        "trained", "2", before.watermark,
+    )  # fmt: skip
+    assert report.decisions_learned == 5
+    assert sorted(learned_ids(recording_policy)) == sorted(pending)
+
+
+def test_a_first_retrain_that_fails_leaves_no_model() -> None:
+    shop = Shop()
+    shop.decide(4)
+    shop.clock.move_to(shop.settle_after(T0))
+    with pytest.raises(ConnectionError):
+        shop.retrain(log=LogBreakingAfter(shop.log, records=3))
+    current = shop.registry.current(DP)
+    assert current is not None and (current.version, current.watermark) == (None, None)
+    assert shop.retrain().decisions_learned == 4
+
+
+class LogBrokenFor(MemoryDecisionLog):
+    def __init__(self, inner: MemoryDecisionLog, broken: str) -> None:
+        super().__init__()
+        self.records = inner.records
+        self._broken = broken
+
+    def settled(
+        self, decision_point: str, since: datetime | None, until: datetime
+    ) -> Iterator[DecisionRecord]:
+        if decision_point == self._broken:
+            raise ConnectionError(f"cannot read {decision_point}")
+        return super().settled(decision_point, since, until)
+
+
+def test_retrain_all_reports_a_broken_decision_point_and_trains_the_others() -> None:
+    shop = Shop()
+    for decision_point in ("email-offer", "home-hero", "search-box"):
+        shop.decide(2, decision_point=decision_point)
+    shop.clock.move_to(shop.settle_after(T0))
+    reports = retrain_all(log=LogBrokenFor(shop.log, "home-hero"), store=shop.store,
+                          registry=shop.registry, loop=shop.loop, now=shop.clock())  # fmt: skip
+    assert {r.decision_point: r.status for r in reports} == {
+        "email-offer": "trained", "home-hero": "failed", "search-box": "trained",
+    }  # fmt: skip
+    versions = {dp: (c.version if (c := shop.registry.current(dp)) else None)
+                for dp in ("email-offer", "home-hero", "search-box")}  # fmt: skip
+    assert versions == {"email-offer": 1, "home-hero": None, "search-box": 1}
+
+
+class RacingLog(MemoryDecisionLog):
+    """While this retrain reads the log, another one, started later, runs and promotes."""
+
+    def __init__(self, shop: Shop, winner_at: datetime) -> None:
+        super().__init__()
+        self.records = shop.log.records
+        self._shop = shop
+        self._winner_at = winner_at
+
+    def settled(
+        self, decision_point: str, since: datetime | None, until: datetime
+    ) -> Iterator[DecisionRecord]:
+        assert self._shop.retrain(decision_point, at=self._winner_at).status == "trained"
+        return super().settled(decision_point, since, until)
+
+
+@pytest.mark.parametrize("would", ["promote", "advance"])
+def test_a_retrain_that_another_one_beat_raises_stale_model(would: str) -> None:
+    # Given version 1, and decisions made 30 minutes later
+    shop = Shop()
+    shop.decide(3)
+    shop.clock.move_to(shop.settle_after(T0))
+    shop.retrain()
+    shop.clock.move_to(shop.clock() + timedelta(minutes=30))
+    shop.decide(2)
+    # When this retrain would learn them (or find nothing yet), but a later one promotes first
+    ours = shop.clock() + (WAIT + timedelta(minutes=1) if would == "promote" else timedelta(0))
+    winner_at = shop.clock() + WAIT + timedelta(minutes=2)
+    with pytest.raises(StaleModel):
+        shop.retrain(at=ours, log=RacingLog(shop, winner_at))
+    # Then the winner's version and watermark stand, and the loser's result is not recorded
+    assert [v.version for v in shop.registry.versions(DP)] == [1, 2]
+    current = shop.registry.current(DP)
+    assert current is not None and current.version == 2
+    assert current.watermark == winner_at - WAIT - CLOCK_SKEW
