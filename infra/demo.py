@@ -86,8 +86,9 @@ def run_round(client: Client, number: int, size: int, stream: Any, rng: random.R
         result.best += best_probability(visitor)
         if rng.random() < p:
             order = f"order-{number}-{index}"
-            reward = client.post(f"/events/{decision['event_id']}/reward",
-                                 {"value": 1.0, "reward_id": order})  # fmt: skip
+            reward = client.post(
+                f"/events/{decision['event_id']}/reward", {"value": 1.0, "reward_id": order}
+            )
             result.conversions += reward["status"] == "recorded"
         done = index + 1
         if done % (100 if _TTY else max(size // 4, 1)) == 0 or done == size:
@@ -104,15 +105,20 @@ def retrain(client: Client) -> dict[str, Any]:
     report: dict[str, Any] = next(r for r in reports if r["decision_point"] == DECISION_POINT)
     candidate = report.get("evaluation", {}).get("candidate", {})
     estimate = f", off-policy estimate {candidate['snips']:.3f}" if "snips" in candidate else ""
-    print(f"  retrain: {report['status']}, model version {report['model_version']}, "
-          f"{report['decisions_learned']} decisions learned{estimate}", flush=True)  # fmt: skip
+    print(
+        f"  retrain: {report['status']}, model version {report['model_version']}, "
+        f"{report['decisions_learned']} decisions learned{estimate}",
+        flush=True,
+    )
     time.sleep(1.1)  # decide checks for a new version at most every second
     return report
 
 
 def table(rounds: list[Round]) -> str:
-    header = (f"{'round':>5}  {'model':>5}  {'visitors':>8}  {'conv.':>5}  {'learned':>7}  "
-              f"{'uniform':>7}  {'best':>5}  {'vs uniform':>10}  {'of best':>7}")  # fmt: skip
+    header = (
+        f"{'round':>5}  {'model':>5}  {'visitors':>8}  {'conv.':>5}  {'learned':>7}  "
+        f"{'uniform':>7}  {'best':>5}  {'vs uniform':>10}  {'of best':>7}"
+    )
     lines = [header, "-" * len(header)]
     for r in rounds:
         policy, uniform, best = r.rate(r.policy), r.rate(r.uniform), r.rate(r.best)
@@ -134,15 +140,27 @@ def main(argv: list[str] | None = None) -> int:
 
     started = time.monotonic()
     twin = subprocess.Popen(
-        [sys.executable, "-m", "infra.twin", "--port", str(args.port), "--quiet-requests",
-         "--params", PARAMS],
-        cwd=ROOT, stdout=subprocess.DEVNULL,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "infra.twin",
+            "--port",
+            str(args.port),
+            "--quiet-requests",
+            "--params",
+            PARAMS,
+        ],
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+    )
     try:
         client = Client(f"http://127.0.0.1:{args.port}")
         client.wait_until_up()
-        print(f"local twin up on 127.0.0.1:{args.port} ({PARAMS}); "
-              f"{args.rounds} rounds of {args.visitors} visitors", flush=True)  # fmt: skip
+        print(
+            f"local twin up on 127.0.0.1:{args.port} ({PARAMS}); "
+            f"{args.rounds} rounds of {args.visitors} visitors",
+            flush=True,
+        )
         rng, stream = random.Random(args.seed), visitors(args.seed)
         rounds = []
         for number in range(1, args.rounds + 1):
@@ -158,9 +176,11 @@ def main(argv: list[str] | None = None) -> int:
     last = rounds[-1]
     policy, uniform, best = last.rate(last.policy), last.rate(last.uniform), last.rate(last.best)
     ok = policy >= 2 * uniform and policy >= 0.8 * best
-    print(f"\n{'OK' if ok else 'NOT LEARNED'}: in the last round the learned policy earned "
-          f"{policy:.3f} per visitor, {policy / uniform:.1f}x uniform random and "
-          f"{policy / best:.0%} of the best possible ({time.monotonic() - started:.0f} s).")  # fmt: skip
+    print(
+        f"\n{'OK' if ok else 'NOT LEARNED'}: in the last round the learned policy earned "
+        f"{policy:.3f} per visitor, {policy / uniform:.1f}x uniform random and "
+        f"{policy / best:.0%} of the best possible ({time.monotonic() - started:.0f} s)."
+    )
     return 0 if ok else 1
 
 

@@ -28,8 +28,12 @@ CITIES = [
     ("cape-town", -33.92, "Africa/Johannesburg"),
 ]
 DEVICES = ["mobile", "desktop", "tablet"]
-SEASON_OFFER = {"winter": "winter-coat", "summer": "sunglasses",
-                "spring": "rain-jacket", "autumn": "rain-jacket"}  # fmt: skip
+SEASON_OFFER = {
+    "winter": "winter-coat",
+    "summer": "sunglasses",
+    "spring": "rain-jacket",
+    "autumn": "rain-jacket",
+}
 _NORTH_SEASON = ["winter"] * 2 + ["spring"] * 3 + ["summer"] * 3 + ["autumn"] * 3 + ["winter"]
 _FLIP = {"winter": "summer", "summer": "winter", "spring": "autumn", "autumn": "spring"}
 

@@ -14,6 +14,7 @@ import itertools
 import json
 import os
 import threading
+import urllib.parse
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -97,8 +98,12 @@ class LocalStack:
 
     def environment(self, logical_id: str) -> dict[str, str]:
         spec = self.template.functions[logical_id]
-        return {**spec.environment, **_RUNTIME_ENV, **self.extra_env,
-                "AWS_LAMBDA_FUNCTION_NAME": logical_id}  # fmt: skip
+        return {
+            **spec.environment,
+            **_RUNTIME_ENV,
+            **self.extra_env,
+            "AWS_LAMBDA_FUNCTION_NAME": logical_id,
+        }
 
     def invoke(self, logical_id: str, event: dict[str, Any]) -> Any:
         """Call the function's handler the way Lambda would (cold start on first use)."""
@@ -130,8 +135,9 @@ class LocalStack:
         return self.http("POST", path, json.dumps(payload), {"content-type": "application/json"})
 
     def schedules(self) -> dict[str, list[str]]:
-        return {fn.logical_id: fn.schedules for fn in self.template.functions.values()
-                if fn.schedules}  # fmt: skip
+        return {
+            fn.logical_id: fn.schedules for fn in self.template.functions.values() if fn.schedules
+        }
 
     def fire_schedule(self, logical_id: str) -> Any:
         if logical_id not in self.schedules():
@@ -167,22 +173,25 @@ def http_event(
             "apiId": "local",
             "domainName": "localhost",
             "domainPrefix": "localhost",
-            "http": {"method": method.upper(), "path": path, "protocol": "HTTP/1.1",
-                     "sourceIp": "127.0.0.1", "userAgent": headers.get("user-agent", "")},
+            "http": {
+                "method": method.upper(),
+                "path": path,
+                "protocol": "HTTP/1.1",
+                "sourceIp": "127.0.0.1",
+                "userAgent": headers.get("user-agent", ""),
+            },
             "requestId": str(uuid.uuid4()),
             "routeKey": route.route_key,
             "stage": "$default",
             "time": now.strftime("%d/%b/%Y:%H:%M:%S +0000"),
             "timeEpoch": int(now.timestamp() * 1000),
-        },  # fmt: skip
+        },
         "isBase64Encoded": encoded,
     }
     if params:
         event["pathParameters"] = params
     if query:
-        event["queryStringParameters"] = dict(
-            part.split("=", 1) if "=" in part else (part, "") for part in query.split("&")
-        )
+        event["queryStringParameters"] = dict(urllib.parse.parse_qsl(query, keep_blank_values=True))
     if text is not None:
         event["body"] = text
     return event

@@ -40,7 +40,7 @@ _CfnLoader.add_multi_constructor("!", _intrinsic)
 
 
 def load_yaml(path: Path) -> dict[str, Any]:
-    return yaml.load(path.read_text(), Loader=_CfnLoader)  # noqa: S506  # SafeLoader subclass
+    return yaml.load(path.read_text(), Loader=_CfnLoader)  # SafeLoader subclass
 
 
 @dataclass(frozen=True)
@@ -207,8 +207,13 @@ class _Resolver:
     def _ref(self, name: str) -> str:
         if name in self.parameters:
             return self.parameters[name]
-        pseudo = {"AWS::Region": REGION, "AWS::AccountId": ACCOUNT, "AWS::StackName": STACK_NAME,
-                  "AWS::URLSuffix": "amazonaws.com", "AWS::Partition": "aws"}  # fmt: skip
+        pseudo = {
+            "AWS::Region": REGION,
+            "AWS::AccountId": ACCOUNT,
+            "AWS::StackName": STACK_NAME,
+            "AWS::URLSuffix": "amazonaws.com",
+            "AWS::Partition": "aws",
+        }
         if name in pseudo:
             return pseudo[name]
         if name in self.resources:

@@ -53,11 +53,14 @@ class Twin:
 
         self._aws = ThreadedMotoServer(ip_address="127.0.0.1", port=self._aws_port, verbose=False)
         self._aws.start()
-        os.environ.update({
-            "AWS_ENDPOINT_URL": f"http://127.0.0.1:{self._aws_port}",
-            "AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local",
-            "AWS_DEFAULT_REGION": REGION,
-        })  # fmt: skip
+        os.environ.update(
+            {
+                "AWS_ENDPOINT_URL": f"http://127.0.0.1:{self._aws_port}",
+                "AWS_ACCESS_KEY_ID": "local",
+                "AWS_SECRET_ACCESS_KEY": "local",
+                "AWS_DEFAULT_REGION": REGION,
+            }
+        )
         for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN"):
             os.environ.pop(name, None)
 
@@ -68,8 +71,10 @@ class Twin:
         for route in self.stack.template.routes:
             self.log(f"  {route.route_key:<40} -> {route.function}")
         for logical_id, expressions in self.stack.schedules().items():
-            self.log(f"  schedule {', '.join(expressions)} -> {logical_id} "
-                     f"(POST /_local/schedules/{logical_id} fires it now)")  # fmt: skip
+            self.log(
+                f"  schedule {', '.join(expressions)} -> {logical_id} "
+                f"(POST /_local/schedules/{logical_id} fires it now)"
+            )
         try:
             server.serve_forever()
         finally:
@@ -91,8 +96,7 @@ class Twin:
                 if period is None:
                     self.log(f"  {expression}: cron is not timed locally; fire it by hand")
                     continue
-                threading.Thread(target=self._every, args=(period, logical_id),
-                                 daemon=True).start()  # fmt: skip
+                threading.Thread(target=self._every, args=(period, logical_id), daemon=True).start()
 
     def _every(self, period: int, logical_id: str) -> None:
         while not self._stop.wait(period):
@@ -125,6 +129,7 @@ class Twin:
                 length = int(self.headers.get("content-length") or 0)
                 body = self.rfile.read(length) if length else None
                 path = self.path.split("?", 1)[0]
+                headers: dict[str, str]
                 scheduled = _SCHEDULE_PATH.match(path)
                 if path == "/_local/health":
                     status, headers, text = 200, {}, json.dumps({"status": "ok"})

@@ -4,7 +4,6 @@ from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
-
 from decider.api import http_api
 from decider.decide import Decider
 from decider.model_cache import ModelCache

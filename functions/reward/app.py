@@ -8,7 +8,6 @@ from aws_lambda_powertools.event_handler.openapi.params import Path
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
-
 from decider import events
 from decider.api import http_api
 from decider.schemas import ActivateResponse, RewardRequest, RewardResponse

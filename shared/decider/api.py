@@ -7,7 +7,10 @@ from typing import Any
 
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
-from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
+from aws_lambda_powertools.event_handler.openapi.exceptions import (
+    RequestUnsupportedContentType,
+    RequestValidationError,
+)
 
 from decider.errors import DeciderError, PayloadTooLarge
 
@@ -18,7 +21,13 @@ def strict_json(body: str) -> Any:
     """json.loads with a size limit, refusing NaN and Infinity, which are not JSON."""
     if len(body.encode()) > MAX_BODY_BYTES:
         raise PayloadTooLarge(f"the body exceeds {MAX_BODY_BYTES} bytes")
-    return json.loads(body, parse_constant=_refuse_constant)
+    try:
+        return json.loads(body, parse_constant=_refuse_constant)
+    except json.JSONDecodeError:
+        raise
+    except (ValueError, RecursionError) as failure:
+        # Integers past Python's digit limit, arrays nested past the recursion limit: still a 400.
+        raise json.JSONDecodeError(f"not parseable: {failure}", body, 0) from None
 
 
 def _refuse_constant(name: str) -> Any:
@@ -29,8 +38,9 @@ def error(status: int, code: str, message: str, field: str | None = None) -> Res
     body: dict[str, Any] = {"code": code, "message": message}
     if field:
         body["field"] = field
-    return Response(status_code=status, content_type="application/json",
-                    body=json.dumps({"error": body}))  # fmt: skip
+    return Response(
+        status_code=status, content_type="application/json", body=json.dumps({"error": body})
+    )
 
 
 def http_api(logger: Logger) -> APIGatewayHttpResolver:
@@ -45,9 +55,18 @@ def http_api(logger: Logger) -> APIGatewayHttpResolver:
     def _invalid(failure: RequestValidationError) -> Response:
         content_type = app.current_event.headers.get("content-type") or "application/json"
         if "json" not in content_type.lower():
-            message = f"send JSON with content-type: application/json, not {content_type}"
-            return error(415, "unsupported_media_type", message)
+            return unsupported_media_type(content_type)
         return validation_error(failure.errors())
+
+    @app.exception_handler(RequestUnsupportedContentType)
+    def _unsupported(_: RequestUnsupportedContentType) -> Response:
+        # Any content type the resolver cannot parse (text/plain, or JSON spelt in capitals).
+        return unsupported_media_type(app.current_event.headers.get("content-type") or "")
+
+    @app.exception_handler(UnicodeDecodeError)
+    def _not_utf8(_: UnicodeDecodeError) -> Response:
+        # API Gateway base64-encodes a binary body; the resolver's decoding of it fails here.
+        return error(400, "malformed_json", "the body is not UTF-8 encoded JSON")
 
     @app.not_found
     def _not_found(_: Exception) -> Response:
@@ -59,6 +78,11 @@ def http_api(logger: Logger) -> APIGatewayHttpResolver:
         return error(500, "internal_error", "internal error; it has been logged")
 
     return app
+
+
+def unsupported_media_type(content_type: str) -> Response:
+    message = f"send JSON with content-type: application/json, not {content_type}"
+    return error(415, "unsupported_media_type", message)
 
 
 def validation_error(errors: Any) -> Response:

@@ -23,15 +23,20 @@ class Estimate:
         self.weighted_reward_sq += (w * reward) ** 2
         self.weight += w
 
-    def summary(self) -> dict[str, float]:
+    def summary(self) -> dict[str, int | float]:
         if self.n == 0:
             return {"n": 0}
         ips = self.weighted_reward / self.n
         variance = max(self.weighted_reward_sq / self.n - ips**2, 0.0)
         half_width = 1.96 * math.sqrt(variance / self.n)
         snips = self.weighted_reward / self.weight if self.weight > 0 else 0.0
-        return {"n": self.n, "ips": ips, "snips": snips,
-                "ci_low": ips - half_width, "ci_high": ips + half_width}  # fmt: skip
+        return {
+            "n": self.n,
+            "ips": ips,
+            "snips": snips,
+            "ci_low": ips - half_width,
+            "ci_high": ips + half_width,
+        }
 
 
 @dataclass
@@ -51,7 +56,7 @@ class Evaluation:
         self.uniform.add(1.0 / len(candidate_pmf), probability, reward)
         self.baseline.add(1.0 if chosen == 0 else 0.0, probability, reward)
 
-    def summary(self) -> dict[str, dict[str, float]]:
+    def summary(self) -> dict[str, dict[str, int | float]]:
         return {
             "candidate": self.candidate.summary(),
             "logged": self.logged.summary(),

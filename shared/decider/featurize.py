@@ -47,10 +47,15 @@ class DecisionFeatures:
 
     def to_json(self) -> str:
         return json.dumps(
-            {"context": self.context, "custom": self.custom, "profile": self.profile,
-             "actions": [[i, f] for i, f in self.actions]},
-            separators=(",", ":"), ensure_ascii=False,
-        )  # fmt: skip
+            {
+                "context": self.context,
+                "custom": self.custom,
+                "profile": self.profile,
+                "actions": [[i, f] for i, f in self.actions],
+            },
+            separators=(",", ":"),
+            ensure_ascii=False,
+        )
 
     @classmethod
     def from_json(cls, text: str) -> DecisionFeatures:

@@ -54,8 +54,9 @@ class ModelCache:
                 policy = self._load(current)
                 served.version, served.policy = current.version, policy
         except Exception:
-            log.exception("model refresh failed for %s; serving version %s",
-                          decision_point, served.version)  # fmt: skip
+            log.exception(
+                "model refresh failed for %s; serving version %s", decision_point, served.version
+            )
         return served
 
     def _load(self, current: CurrentModel) -> Policy:

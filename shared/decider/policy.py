@@ -6,6 +6,7 @@ import hashlib
 import random
 import shlex
 from collections.abc import Sequence
+from typing import cast
 
 import vowpal_wabbit_next as vw
 
@@ -13,12 +14,26 @@ from decider.featurize import CUBIC_INTERACTIONS, INTERACTIONS, DecisionFeatures
 
 # Only exploration options may come from settings; anything else (files, learners) is refused.
 _EXPLORATION_FLAGS = {
-    "--epsilon": 1, "--first": 1, "--bag": 1, "--cover": 1, "--psi": 1, "--nounif": 0,
-    "--softmax": 0, "--lambda": 1, "--squarecb": 0, "--gamma_scale": 1,
-    "--gamma_exponent": 1, "--regcb": 0, "--regcbopt": 0, "--mellowness": 1,
-    "--first_only": 0, "--synthcover": 0, "--synthcoverpsi": 1, "--synthcoversize": 1,
+    "--epsilon": 1,
+    "--first": 1,
+    "--bag": 1,
+    "--cover": 1,
+    "--psi": 1,
+    "--nounif": 0,
+    "--softmax": 0,
+    "--lambda": 1,
+    "--squarecb": 0,
+    "--gamma_scale": 1,
+    "--gamma_exponent": 1,
+    "--regcb": 0,
+    "--regcbopt": 0,
+    "--mellowness": 1,
+    "--first_only": 0,
+    "--synthcover": 0,
+    "--synthcoverpsi": 1,
+    "--synthcoversize": 1,
     "--cb_type": 1,
-}  # fmt: skip
+}
 
 
 def exploration_args(text: str) -> list[str]:
@@ -54,7 +69,8 @@ class Policy:
         """The probability of each action, in the order of ``features.actions``."""
         examples = self._parser.parse_json(to_vw_json(features))
         probabilities = [0.0] * len(features.actions)
-        for index, probability in self._workspace.predict_one(examples):
+        scored = cast(list[tuple[int, float]], self._workspace.predict_one(examples))
+        for index, probability in scored:  # cb_explore_adf predicts (action, probability) pairs
             probabilities[index] = probability
         return normalized(probabilities)
 

@@ -76,8 +76,9 @@ class DecisionLog(Protocol):
     def activate(self, event_id: str) -> ActivateStatus:
         """Mark a deferred decision as shown. Raises UnknownEvent."""
 
-    def settled(self, decision_point: str, since: datetime | None, until: datetime
-                ) -> Iterator[DecisionRecord]:
+    def settled(
+        self, decision_point: str, since: datetime | None, until: datetime
+    ) -> Iterator[DecisionRecord]:
         """Decisions made in (since, until], oldest first."""
 
 
@@ -100,8 +101,9 @@ class Registry(Protocol):
         """Record a version and make it current, only if current is still ``expected_version``;
         raises StaleModel otherwise."""
 
-    def advance(self, decision_point: str, watermark: datetime, expected_version: int | None
-                ) -> None:
+    def advance(
+        self, decision_point: str, watermark: datetime, expected_version: int | None
+    ) -> None:
         """Move the watermark without a new version (a window with nothing to learn)."""
 
     def versions(self, decision_point: str) -> list[ModelVersion]: ...

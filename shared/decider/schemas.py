@@ -69,7 +69,9 @@ Features = Annotated[dict[FeatureName, FeatureValue], Field(max_length=MAX_FEATU
 
 # Event ids travel in URL paths (/events/{event_id}/reward), so they are URL-safe.
 EventId = Annotated[str, Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9._:~-]+$")]
-DecisionPointId = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[a-z0-9][a-z0-9_-]*$")]
+DecisionPointId = Annotated[
+    str, Field(min_length=1, max_length=64, pattern=r"^[a-z0-9][a-z0-9_-]*$")
+]
 ActionId = Annotated[str, Field(min_length=1, max_length=128)]
 Season = Literal["spring", "summer", "autumn", "winter"]
 DeviceType = Literal["mobile", "tablet", "desktop", "bot"]
@@ -216,4 +218,4 @@ class RetrainReport(BaseModel):
     window_end: datetime
     decisions_seen: int
     decisions_learned: int
-    evaluation: dict[str, dict[str, float]] = Field(default_factory=dict)
+    evaluation: dict[str, dict[str, int | float]] = Field(default_factory=dict)

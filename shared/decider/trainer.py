@@ -37,8 +37,13 @@ def retrain(
     until = now - loop.reward_wait - CLOCK_SKEW
     report = dict(decision_point=decision_point, window_start=since, window_end=until)
     if since is not None and until <= since:
-        return RetrainReport(status="not_settled", model_version=_str(version), **report,
-                             decisions_seen=0, decisions_learned=0)  # fmt: skip
+        return RetrainReport(
+            status="not_settled",
+            model_version=_str(version),
+            **report,
+            decisions_seen=0,
+            decisions_learned=0,
+        )
 
     model = store.get(current.model_key) if current and current.model_key else None
     policy = Policy(loop.exploration, model=model)
@@ -55,8 +60,13 @@ def retrain(
 
     if learned == 0:
         registry.advance(decision_point, until, expected_version=version)
-        return RetrainReport(status="nothing_to_learn", model_version=_str(version), **report,
-                             decisions_seen=seen, decisions_learned=0)  # fmt: skip
+        return RetrainReport(
+            status="nothing_to_learn",
+            model_version=_str(version),
+            **report,
+            decisions_seen=seen,
+            decisions_learned=0,
+        )
 
     blob = policy.serialize()
     next_version = (version or 0) + 1
@@ -75,8 +85,14 @@ def retrain(
         ),
         expected_version=version,
     )
-    return RetrainReport(status="trained", model_version=str(next_version), **report,
-                         decisions_seen=seen, decisions_learned=learned, evaluation=summary)  # fmt: skip
+    return RetrainReport(
+        status="trained",
+        model_version=str(next_version),
+        **report,
+        decisions_seen=seen,
+        decisions_learned=learned,
+        evaluation=summary,
+    )
 
 
 def _str(version: int | None) -> str | None:
@@ -91,13 +107,22 @@ def retrain_all(
     reports = []
     for decision_point in registry.decision_points():
         try:
-            reports.append(retrain(decision_point, log=log, store=store, registry=registry,
-                                   loop=loop, now=now))  # fmt: skip
+            reports.append(
+                retrain(decision_point, log=log, store=store, registry=registry, loop=loop, now=now)
+            )
         except Exception:
-            logger.exception("retrain failed for %s; its current model keeps serving",
-                             decision_point)  # fmt: skip
-            reports.append(RetrainReport(
-                decision_point=decision_point, status="failed", model_version=None,
-                window_start=None, window_end=now, decisions_seen=0, decisions_learned=0,
-            ))  # fmt: skip
+            logger.exception(
+                "retrain failed for %s; its current model keeps serving", decision_point
+            )
+            reports.append(
+                RetrainReport(
+                    decision_point=decision_point,
+                    status="failed",
+                    model_version=None,
+                    window_start=None,
+                    window_end=now,
+                    decisions_seen=0,
+                    decisions_learned=0,
+                )
+            )
     return reports

@@ -59,8 +59,11 @@ class DynamoDecisionLog:
         on_time_since: datetime,
         aggregation: Aggregation,
     ) -> RewardStatus:
-        values = {":value": {"N": repr(value)}, ":reward_ids": {"SS": [reward_id]},
-                  ":reward_id": {"S": reward_id}}  # fmt: skip
+        values = {
+            ":value": {"N": repr(value)},
+            ":reward_ids": {"SS": [reward_id]},
+            ":reward_id": {"S": reward_id},
+        }
         try:
             self.client.update_item(
                 TableName=self._table,
@@ -119,7 +122,9 @@ class DynamoDecisionLog:
             IndexName=self._index,
             KeyConditionExpression="decision_point = :dp AND decided_at BETWEEN :start AND :end",
             ExpressionAttributeValues={
-                ":dp": {"S": decision_point}, ":start": {"S": start}, ":end": {"S": iso(until)}
+                ":dp": {"S": decision_point},
+                ":start": {"S": start},
+                ":end": {"S": iso(until)},
             },
         )
         while True:

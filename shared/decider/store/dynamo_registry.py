@@ -83,22 +83,32 @@ class DynamoRegistry:
         try:
             self.client.transact_write_items(
                 TransactItems=[
-                    {"Put": {"TableName": self._table, "Item": record,
-                             "ConditionExpression": "attribute_not_exists(decision_point)"}},
-                    {"Update": {
-                        "TableName": self._table,
-                        "Key": _key(version.decision_point, CURRENT),
-                        "UpdateExpression": "SET version = :version, model_key = :key, "
-                        "model_sha256 = :sha, watermark = :watermark",
-                        **_expecting(expected_version, {
-                            ":version": {"N": str(version.version)},
-                            ":key": {"S": version.model_key},
-                            ":sha": {"S": version.model_sha256},
-                            ":watermark": {"S": iso(version.watermark)},
-                        }),
-                    }},
+                    {
+                        "Put": {
+                            "TableName": self._table,
+                            "Item": record,
+                            "ConditionExpression": "attribute_not_exists(decision_point)",
+                        }
+                    },
+                    {
+                        "Update": {
+                            "TableName": self._table,
+                            "Key": _key(version.decision_point, CURRENT),
+                            "UpdateExpression": "SET version = :version, model_key = :key, "
+                            "model_sha256 = :sha, watermark = :watermark",
+                            **_expecting(
+                                expected_version,
+                                {
+                                    ":version": {"N": str(version.version)},
+                                    ":key": {"S": version.model_key},
+                                    ":sha": {"S": version.model_sha256},
+                                    ":watermark": {"S": iso(version.watermark)},
+                                },
+                            ),
+                        }
+                    },
                 ]
-            )  # fmt: skip
+            )
         except self.client.exceptions.TransactionCanceledException as cancelled:
             raise StaleModel(f"{version.decision_point}: current moved on") from cancelled
 
@@ -131,8 +141,10 @@ def _key(decision_point: str, record: str) -> dict[str, Any]:
 
 def _expecting(expected_version: int | None, values: dict[str, Any]) -> dict[str, Any]:
     if expected_version is None:
-        return {"ConditionExpression": "attribute_not_exists(version)",
-                "ExpressionAttributeValues": values}  # fmt: skip
+        return {
+            "ConditionExpression": "attribute_not_exists(version)",
+            "ExpressionAttributeValues": values,
+        }
     return {
         "ConditionExpression": "version = :expected",
         "ExpressionAttributeValues": {**values, ":expected": {"N": str(expected_version)}},

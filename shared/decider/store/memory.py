@@ -68,10 +68,12 @@ class MemoryDecisionLog:
         self, decision_point: str, since: datetime | None, until: datetime
     ) -> Iterator[DecisionRecord]:
         chosen = [
-            r for r in self.records.values()
+            r
+            for r in self.records.values()
             if r.decision_point == decision_point
-            and (since is None or r.decided_at > since) and r.decided_at <= until
-        ]  # fmt: skip
+            and (since is None or r.decided_at > since)
+            and r.decided_at <= until
+        ]
         yield from sorted(chosen, key=lambda r: r.decided_at)
 
 
@@ -107,7 +109,10 @@ class MemoryRegistry:
         self._expect(version.decision_point, expected_version)
         self.history.setdefault(version.decision_point, []).append(version)
         self.pointers[version.decision_point] = CurrentModel(
-            version.decision_point, version.version, version.model_key, version.watermark,
+            version.decision_point,
+            version.version,
+            version.model_key,
+            version.watermark,
             version.model_sha256,
         )
 
@@ -121,7 +126,9 @@ class MemoryRegistry:
         return list(self.history.get(decision_point, []))
 
     def _expect(self, decision_point: str, expected_version: int | None) -> CurrentModel:
-        current = self.pointers.get(decision_point) or CurrentModel(decision_point, None, None, None)
+        current = self.pointers.get(decision_point) or CurrentModel(
+            decision_point, None, None, None
+        )
         if current.version != expected_version:
             raise StaleModel(f"{decision_point}: current moved on")
         return current
