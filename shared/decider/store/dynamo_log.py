@@ -6,8 +6,6 @@ from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
 
-import boto3
-
 from decider.errors import DuplicateEvent, UnknownEvent
 from decider.featurize import DecisionFeatures
 from decider.records import (
@@ -19,6 +17,7 @@ from decider.records import (
     iso,
     parse_iso,
 )
+from decider.store.aws import AwsStore
 
 _REWARD_UPDATE = {
     "earliest": "SET reward = if_not_exists(reward, :value) ADD reward_ids :reward_ids",
@@ -26,17 +25,13 @@ _REWARD_UPDATE = {
 }
 
 
-class DynamoDecisionLog:
+class DynamoDecisionLog(AwsStore):
+    service = "dynamodb"
+
     def __init__(self, table: str, index: str, client: Any = None) -> None:
+        super().__init__(client)
         self._table = table
         self._index = index
-        self._client = client
-
-    @property
-    def client(self) -> Any:
-        if self._client is None:
-            self._client = boto3.client("dynamodb")
-        return self._client
 
     def put(self, record: DecisionRecord) -> None:
         try:

@@ -5,9 +5,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-import boto3
-
 from decider.records import CurrentModel, ModelVersion, StaleModel, iso, parse_iso
+from decider.store.aws import AwsStore
 
 CURRENT = "current"
 
@@ -16,16 +15,12 @@ def _version_record(version: int) -> str:
     return f"version#{version:08d}"
 
 
-class DynamoRegistry:
-    def __init__(self, table: str, client: Any = None) -> None:
-        self._table = table
-        self._client = client
+class DynamoRegistry(AwsStore):
+    service = "dynamodb"
 
-    @property
-    def client(self) -> Any:
-        if self._client is None:
-            self._client = boto3.client("dynamodb")
-        return self._client
+    def __init__(self, table: str, client: Any = None) -> None:
+        super().__init__(client)
+        self._table = table
 
     def current(self, decision_point: str) -> CurrentModel | None:
         item = self.client.get_item(

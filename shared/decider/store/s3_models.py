@@ -5,19 +5,15 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-import boto3
+from decider.store.aws import AwsStore
 
 
-class S3ModelStore:
+class S3ModelStore(AwsStore):
+    service = "s3"
+
     def __init__(self, bucket: str, client: Any = None) -> None:
+        super().__init__(client)
         self._bucket = bucket
-        self._client = client
-
-    @property
-    def client(self) -> Any:
-        if self._client is None:
-            self._client = boto3.client("s3")
-        return self._client
 
     def put(self, decision_point: str, version: int, blob: bytes) -> str:
         # A unique suffix: a retrain that loses a race never overwrites the winner's blob.
