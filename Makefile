@@ -26,7 +26,7 @@ test: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy shared functions infra
+	$(BIN)/mypy shared functions infra bench tests
 
 build:
 	bash infra/sam-check.sh

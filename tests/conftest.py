@@ -23,8 +23,10 @@ def _no_real_aws(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def make_stack(**overrides: str) -> Iterator[LocalStack]:
     with mock_aws():
-        stack = LocalStack(overrides={"ModelRefreshSeconds": "0", **overrides},
-                           extra_env={"POWERTOOLS_LOG_LEVEL": "WARNING"})  # fmt: skip
+        stack = LocalStack(
+            overrides={"ModelRefreshSeconds": "0", **overrides},
+            extra_env={"POWERTOOLS_LOG_LEVEL": "WARNING"},
+        )
         stack.create_resources()
         yield stack
 

@@ -17,10 +17,12 @@ from tests.conftest import make_stack
 
 START = datetime(2026, 11, 22, 10, 0, tzinfo=UTC)
 REWARD_WAIT = timedelta(seconds=600)  # the template's default
-WINTER_NORTH = Visitor(datetime(2026, 1, 15, 15, tzinfo=UTC), 42.36, "America/New_York",
-                       "mobile", returning=False)  # fmt: skip
-SUMMER_SOUTH = Visitor(datetime(2026, 1, 15, 15, tzinfo=UTC), -33.87, "Australia/Sydney",
-                       "mobile", returning=False)  # fmt: skip
+WINTER_NORTH = Visitor(
+    datetime(2026, 1, 15, 15, tzinfo=UTC), 42.36, "America/New_York", "mobile", returning=False
+)
+SUMMER_SOUTH = Visitor(
+    datetime(2026, 1, 15, 15, tzinfo=UTC), -33.87, "Australia/Sydney", "mobile", returning=False
+)
 
 
 @pytest.fixture
@@ -105,8 +107,10 @@ def test_retraining_the_same_window_twice_trains_nothing_twice(
     clock.shift(REWARD_WAIT + timedelta(seconds=5))
     third = retrain(stack)
     assert (third["status"], third["decisions_learned"], third["model_version"]) == (
-        "trained", 50, "2"
-    )  # fmt: skip
+        "trained",
+        50,
+        "2",
+    )
     assert third["window_start"] == first["window_end"]
 
 
@@ -142,7 +146,16 @@ def test_a_retrain_that_fails_midway_leaves_the_current_model_serving(
 def _deny_puts(bucket: str) -> str:
     import json
 
-    return json.dumps({"Version": "2012-10-17", "Statement": [{
-        "Effect": "Deny", "Principal": "*", "Action": "s3:PutObject",
-        "Resource": f"arn:aws:s3:::{bucket}/*",
-    }]})  # fmt: skip
+    return json.dumps(
+        {
+            "Version": "2012-10-17",
+            "Statement": [
+                {
+                    "Effect": "Deny",
+                    "Principal": "*",
+                    "Action": "s3:PutObject",
+                    "Resource": f"arn:aws:s3:::{bucket}/*",
+                }
+            ],
+        }
+    )

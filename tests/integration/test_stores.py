@@ -95,21 +95,31 @@ def record(
     features = DecisionFeatures(
         context={"season": "winter", "hour": 10, "weekend": False},
         custom={"referrer": "news|letter: a=b", "note": note},
-        profile={"segment": "returning", "interests": ["running", "雪"], "ltv": 120.5} if learnable
+        profile={"segment": "returning", "interests": ["running", "雪"], "ltv": 120.5}
+        if learnable
         else {},
         actions=[("winter-coat", {"price": 129.0}), ("sunglasses", {"category": "accessories"})],
-    )  # fmt: skip
+    )
     return DecisionRecord(
-        event_id=event_id, decision_point=decision_point, decided_at=decided_at,
-        features=features, chosen_index=1, probability=0.1 + 1e-9, model_version=3,
-        learnable=learnable, activated=activated,
+        event_id=event_id,
+        decision_point=decision_point,
+        decided_at=decided_at,
+        features=features,
+        chosen_index=1,
+        probability=0.1 + 1e-9,
+        model_version=3,
+        learnable=learnable,
+        activated=activated,
         expires_at=int((decided_at + timedelta(days=30)).timestamp()),
-    )  # fmt: skip
+    )
 
 
 def stored(stores: Stores, event_id: str, decision_point: str = DP) -> DecisionRecord:
-    found = [r for r in stores.log.settled(decision_point, None, T0 + timedelta(days=365))
-             if r.event_id == event_id]  # fmt: skip
+    found = [
+        r
+        for r in stores.log.settled(decision_point, None, T0 + timedelta(days=365))
+        if r.event_id == event_id
+    ]
     assert len(found) == 1
     return found[0]
 
@@ -140,10 +150,18 @@ def test_a_duplicate_event_id_is_refused_and_the_first_kept(stores: Stores) -> N
 # --- decision log: rewards -----------------------------------------------------------------------
 
 
-def reward(stores: Stores, event_id: str, value: float, reward_id: str = "-", *,
-           since: datetime = T0, aggregation: Any = "earliest") -> str:  # fmt: skip
-    return stores.log.record_reward(event_id, value, reward_id, on_time_since=since,
-                                    aggregation=aggregation)  # fmt: skip
+def reward(
+    stores: Stores,
+    event_id: str,
+    value: float,
+    reward_id: str = "-",
+    *,
+    since: datetime = T0,
+    aggregation: Any = "earliest",
+) -> str:
+    return stores.log.record_reward(
+        event_id, value, reward_id, on_time_since=since, aggregation=aggregation
+    )
 
 
 def test_a_reward_is_recorded_once(stores: Stores) -> None:
@@ -289,11 +307,16 @@ def test_an_unknown_model_key_is_an_error(stores: Stores) -> None:
 
 def version(number: int, watermark: datetime, window_start: datetime | None = None) -> ModelVersion:
     return ModelVersion(
-        decision_point=DP, version=number, model_key=f"models/{DP}/{number:08d}.vw",
+        decision_point=DP,
+        version=number,
+        model_key=f"models/{DP}/{number:08d}.vw",
         model_sha256=hashlib.sha256(str(number).encode()).hexdigest(),
-        window_start=window_start, watermark=watermark, trained_at=watermark + timedelta(hours=1),
-        decisions_learned=10 * number, evaluation_json='{"candidate": {"n": 1}}',
-    )  # fmt: skip
+        window_start=window_start,
+        watermark=watermark,
+        trained_at=watermark + timedelta(hours=1),
+        decisions_learned=10 * number,
+        evaluation_json='{"candidate": {"n": 1}}',
+    )
 
 
 def test_registering_is_idempotent_and_makes_the_decision_point_known(stores: Stores) -> None:
@@ -317,8 +340,11 @@ def test_promote_advance_and_versions_follow_the_expected_version(stores: Stores
     current = registry.current(DP)
     assert current is not None
     assert (current.version, current.model_key, current.model_sha256, current.watermark) == (
-        1, first.model_key, first.model_sha256, T0,
-    )  # fmt: skip
+        1,
+        first.model_key,
+        first.model_sha256,
+        T0,
+    )
     # A second retrain that also started from nothing is stale, and leaves no trace
     with pytest.raises(StaleModel):
         registry.promote(version(1, T0 + timedelta(minutes=1)), expected_version=None)
@@ -329,8 +355,10 @@ def test_promote_advance_and_versions_follow_the_expected_version(stores: Stores
     current = registry.current(DP)
     assert current is not None
     assert (current.version, current.model_key, current.watermark) == (
-        1, first.model_key, T0 + timedelta(minutes=5),
-    )  # fmt: skip
+        1,
+        first.model_key,
+        T0 + timedelta(minutes=5),
+    )
     # Promote version 2 from version 1
     second = version(2, T0 + timedelta(minutes=10), window_start=T0 + timedelta(minutes=5))
     registry.promote(second, expected_version=1)
@@ -341,8 +369,10 @@ def test_promote_advance_and_versions_follow_the_expected_version(stores: Stores
     current = registry.current(DP)
     assert current is not None
     assert (current.version, current.model_key, current.watermark) == (
-        2, second.model_key, T0 + timedelta(minutes=10),
-    )  # fmt: skip
+        2,
+        second.model_key,
+        T0 + timedelta(minutes=10),
+    )
     # And the history holds exactly the two promoted versions, as promoted
     assert registry.versions(DP) == [first, second]
     assert registry.versions("email") == []

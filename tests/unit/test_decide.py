@@ -26,13 +26,15 @@ ACTIONS = ["winter-coat", "sunglasses", "umbrella", "scarf"]
 
 
 def request(**fields: Any) -> DecideRequest:
-    return DecideRequest.model_validate({
-        "decision_point": DP,
-        "context": {"season": "winter", "geo": {"country": "US"}},
-        "profile": {"segment": "returning", "interests": ["running"]},
-        "actions": [{"id": a, "features": {"category": a}} for a in ACTIONS],
-        **fields,
-    })  # fmt: skip
+    return DecideRequest.model_validate(
+        {
+            "decision_point": DP,
+            "context": {"season": "winter", "geo": {"country": "US"}},
+            "profile": {"segment": "returning", "interests": ["running"]},
+            "actions": [{"id": a, "features": {"category": a}} for a in ACTIONS],
+            **fields,
+        }
+    )
 
 
 class Ticker:
@@ -64,14 +66,20 @@ class World:
         self.store = MemoryModelStore()
         self.registry = CountingRegistry()
         self.ticker = Ticker()
-        self.models = ModelCache(self.registry, self.store, EXPLORATION, refresh_seconds,
-                                 clock=self.ticker)  # fmt: skip
+        self.models = ModelCache(
+            self.registry, self.store, EXPLORATION, refresh_seconds, clock=self.ticker
+        )
         self.decider = self.new_decider(self.log)
 
     def new_decider(self, log: MemoryDecisionLog) -> Decider:
         serial = iter(range(1_000_000))
-        return Decider(models=self.models, log=log, loop=LOOP, now=lambda: NOW,
-                       new_event_id=lambda: f"generated-{next(serial)}")  # fmt: skip
+        return Decider(
+            models=self.models,
+            log=log,
+            loop=LOOP,
+            now=lambda: NOW,
+            new_event_id=lambda: f"generated-{next(serial)}",
+        )
 
     def decide(self, **fields: Any) -> DecideResponse:
         return self.decider.decide(request(**fields))
@@ -81,10 +89,19 @@ class World:
         expected = current.version if current else None
         version = (expected or 0) + 1
         self.registry.promote(
-            ModelVersion(DP, version, self.store.put(DP, version, blob),
-                         sha256 or hashlib.sha256(blob).hexdigest(), None, NOW, NOW, 1, "{}"),
+            ModelVersion(
+                DP,
+                version,
+                self.store.put(DP, version, blob),
+                sha256 or hashlib.sha256(blob).hexdigest(),
+                None,
+                NOW,
+                NOW,
+                1,
+                "{}",
+            ),
             expected_version=expected,
-        )  # fmt: skip
+        )
         return version
 
 
@@ -188,13 +205,16 @@ def test_without_consent_the_baseline_action_is_served_and_the_profile_is_not_lo
     world = World()
     world.promote(policy_preferring(2).serialize())
     # When a visitor without consent arrives, the first action being excluded
-    response = world.decide(event_id="e-1", consent=False, excluded_actions=["winter-coat"],
-                            user_id="shopper-42")  # fmt: skip
+    response = world.decide(
+        event_id="e-1", consent=False, excluded_actions=["winter-coat"], user_id="shopper-42"
+    )
     # Then the first allowed action is served, with certainty, and no model is involved
     assert (response.action_id, response.probability) == ("sunglasses", 1.0)
     assert [(r.id, r.probability) for r in response.ranking] == [
-        ("sunglasses", 1.0), ("umbrella", 0.0), ("scarf", 0.0),
-    ]  # fmt: skip
+        ("sunglasses", 1.0),
+        ("umbrella", 0.0),
+        ("scarf", 0.0),
+    ]
     assert response.model_version is None
     # And nothing about the profile is logged, and the decision is never learned
     record = world.log.records["e-1"]

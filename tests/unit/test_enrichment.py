@@ -40,8 +40,9 @@ def test_season_follows_the_visitors_local_date() -> None:
 
 
 def test_an_explicit_season_wins_over_the_derived_one() -> None:
-    used = enrich(context(timestamp="2026-11-22T15:00:00Z", season="summer", geo=BOSTON),
-                  SERVER_NOW)  # fmt: skip
+    used = enrich(
+        context(timestamp="2026-11-22T15:00:00Z", season="summer", geo=BOSTON), SERVER_NOW
+    )
     assert used["season"] == "summer"
     assert used["hemisphere"] == "north"
 
@@ -58,8 +59,11 @@ def test_local_hour_daypart_and_weekday_come_from_the_timezone() -> None:
 def test_the_same_instant_is_saturday_morning_in_sydney() -> None:
     used = enrich(context(timestamp="2026-11-27T23:30:00Z", geo=SYDNEY), SERVER_NOW)
     assert (used["hour"], used["daypart"], used["weekday"], used["weekend"]) == (
-        10, "morning", "sat", True,
-    )  # fmt: skip
+        10,
+        "morning",
+        "sat",
+        True,
+    )
 
 
 def test_without_a_timestamp_the_server_clock_is_used() -> None:
@@ -90,9 +94,17 @@ instants = st.datetimes(
 )
 latitudes = st.floats(min_value=-90, max_value=90)
 timezones = st.sampled_from(
-    ["UTC", "America/New_York", "Europe/Berlin", "Asia/Kolkata", "Australia/Sydney",
-     "Pacific/Auckland", "America/Sao_Paulo", "Pacific/Chatham"]
-)  # fmt: skip
+    [
+        "UTC",
+        "America/New_York",
+        "Europe/Berlin",
+        "Asia/Kolkata",
+        "Australia/Sydney",
+        "Pacific/Auckland",
+        "America/Sao_Paulo",
+        "Pacific/Chatham",
+    ]
+)
 OPPOSITE = {"winter": "summer", "summer": "winter", "spring": "autumn", "autumn": "spring"}
 
 
@@ -121,6 +133,8 @@ def test_local_time_features_agree_with_each_other(
     season=st.sampled_from(["spring", "summer", "autumn", "winter"]),
 )
 def test_an_explicit_season_always_wins(instant: datetime, lat: float, season: str) -> None:
-    used = enrich(Context.model_validate({"timestamp": instant, "season": season,
-                                          "geo": {"lat": lat}}), SERVER_NOW)  # fmt: skip
+    used = enrich(
+        Context.model_validate({"timestamp": instant, "season": season, "geo": {"lat": lat}}),
+        SERVER_NOW,
+    )
     assert used["season"] == season

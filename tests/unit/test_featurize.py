@@ -110,8 +110,13 @@ def test_vw_json_has_only_our_namespaces_whatever_the_values(features: DecisionF
     example = json.loads(to_vw_json(features, Label(0, -1.0, 0.5)))
     # Then its only reserved keys are the label and _multi: no value injected another one
     reserved = {k for k in example if k.startswith("_")}
-    assert reserved == {"_label_cost", "_label_probability", "_label_Action", "_labelIndex",
-                        "_multi"}  # fmt: skip
+    assert reserved == {
+        "_label_cost",
+        "_label_probability",
+        "_label_Action",
+        "_labelIndex",
+        "_multi",
+    }
     assert set(example) - reserved <= {"c", "x", "p"}
     assert example.get("x", {}) == namespace(features.custom)
     assert example.get("p", {}) == namespace(features.profile)
@@ -130,8 +135,9 @@ def test_nulls_and_false_add_nothing() -> None:
     assert namespace({"coupon": None, "returning": False}) == {}
     assert namespace({"coupon": None, "returning": True}) == {"returning": 1.0}
     # Empty namespaces are left out of the example altogether
-    empty = DecisionFeatures(context={}, custom={"a": None}, profile={"b": False},
-                             actions=[("coat", {"c": None})])  # fmt: skip
+    empty = DecisionFeatures(
+        context={}, custom={"a": None}, profile={"b": False}, actions=[("coat", {"c": None})]
+    )
     example = json.loads(to_vw_json(empty))
     assert set(example) == {"_multi"}
     assert example["_multi"] == [{"a": {}, "i": {"id=coat": 1}}]
@@ -145,8 +151,9 @@ def test_numbers_are_magnitudes_of_one_feature(name: str, number: float) -> None
 def test_derived_context_numbers_are_categories() -> None:
     # An hour of 19 is not "19 times an hour of 1": the context namespace treats it as a category
     assert namespace({"hour": 19, "weekend": True}, categorical_numbers=True) == {
-        "hour=19": 1.0, "weekend": 1.0,
-    }  # fmt: skip
+        "hour=19": 1.0,
+        "weekend": 1.0,
+    }
     example = json.loads(to_vw_json(DecisionFeatures({"hour": 19}, {"hour": 19}, {}, [("a", {})])))
     assert example["c"] == {"hour=19": 1.0}
     assert example["x"] == {"hour": 19.0}
@@ -167,8 +174,9 @@ def test_lists_are_sets(name: str, items: list[str], data: st.DataObject) -> Non
 def test_namespaces_keep_same_named_features_apart(value: str) -> None:
     # Given the same name and value as context, custom, profile and action feature, and as action id
     same = {"k": value}
-    features = DecisionFeatures(context=same, custom=same, profile=same,
-                                actions=[(value, {"id": value, **same})])  # fmt: skip
+    features = DecisionFeatures(
+        context=same, custom=same, profile=same, actions=[(value, {"id": value, **same})]
+    )
     example = json.loads(to_vw_json(features))
     key = f"k={value}"
     # Then each lives in its own namespace, and the action id never mixes with action features
@@ -197,10 +205,12 @@ def single(names_found: set[str], namespace_name: str) -> set[str]:
 
 def test_vw_keeps_a_value_with_pipes_colons_and_spaces_as_one_feature() -> None:
     value = 'coat | size:XL  "winter sale" a=b %3D é 雪'
-    features = DecisionFeatures(context={"season": "winter"}, custom={"referrer": value},
-                                profile={"_segment": "returning"},
-                                actions=[("coat", {"category": "outer wear|x:1"}),
-                                         ("hat", {"price": 20.0})])  # fmt: skip
+    features = DecisionFeatures(
+        context={"season": "winter"},
+        custom={"referrer": value},
+        profile={"_segment": "returning"},
+        actions=[("coat", {"category": "outer wear|x:1"}), ("hat", {"price": 20.0})],
+    )
     found = learned_feature_names(features)
     # Then VW saw each value verbatim, as one feature, in its own namespace
     assert single(found, "x") == {f"x^referrer={value}"}
@@ -213,11 +223,18 @@ def test_vw_keeps_a_value_with_pipes_colons_and_spaces_as_one_feature() -> None:
 
 def test_vw_keeps_same_named_features_of_each_namespace_apart() -> None:
     same = {"k": "v"}
-    features = DecisionFeatures(context=same, custom=same, profile=same,
-                                actions=[("v", {"id": "v", **same}), ("w", {})])  # fmt: skip
+    features = DecisionFeatures(
+        context=same, custom=same, profile=same, actions=[("v", {"id": "v", **same}), ("w", {})]
+    )
     found = learned_feature_names(features)
-    assert {n for n in found if "*" not in n} >= {"c^k=v", "x^k=v", "p^k=v", "a^k=v", "a^id=v",
-                                                  "i^id=v"}  # fmt: skip
+    assert {n for n in found if "*" not in n} >= {
+        "c^k=v",
+        "x^k=v",
+        "p^k=v",
+        "a^k=v",
+        "a^id=v",
+        "i^id=v",
+    }
 
 
 vw_safe_text = st.text(
@@ -233,8 +250,9 @@ vw_safe_text = st.text(
 @given(name=vw_safe_text, value=vw_safe_text)
 @settings(max_examples=15, deadline=None, derandomize=True)
 def test_vw_sees_any_value_verbatim_as_one_feature(name: str, value: str) -> None:
-    features = DecisionFeatures(context={}, custom={name: value}, profile={},
-                                actions=[("coat", {}), ("hat", {})])  # fmt: skip
+    features = DecisionFeatures(
+        context={}, custom={name: value}, profile={}, actions=[("coat", {}), ("hat", {})]
+    )
     key = f"x^{escape_name(name)}={value}"
     # Then the namespace holds that one feature (and its interaction with the chosen action)
     found = learned_feature_names(features)

@@ -19,10 +19,12 @@ def visit(season: str, segment: str = "returning") -> DecisionFeatures:
         context={"season": season, "hour": 10},
         custom={"referrer": "newsletter"},
         profile={"segment": segment, "interests": ["running"]},
-        actions=[("winter-coat", {"category": "outerwear", "price": 129.0}),
-                 ("sunglasses", {"category": "accessories", "price": 39.0}),
-                 ("umbrella", {"category": "accessories", "price": 19.0})],
-    )  # fmt: skip
+        actions=[
+            ("winter-coat", {"category": "outerwear", "price": 129.0}),
+            ("sunglasses", {"category": "accessories", "price": 39.0}),
+            ("umbrella", {"category": "accessories", "price": 19.0}),
+        ],
+    )
 
 
 # --- exploration settings ------------------------------------------------------------------------

@@ -20,14 +20,22 @@ VALID: dict[str, Any] = {
     "context": {
         "timestamp": "2026-11-22T10:00:00Z",
         "season": "winter",
-        "geo": {"country": "US", "region": "MA", "lat": 42.36, "lon": -71.06,
-                "timezone": "America/New_York"},
+        "geo": {
+            "country": "US",
+            "region": "MA",
+            "lat": 42.36,
+            "lon": -71.06,
+            "timezone": "America/New_York",
+        },
         "device": {"type": "mobile", "user_agent": "Mozilla/5.0"},
         "channel": "web",
         "features": {"referrer": "newsletter", "cart_items": 2},
     },
-    "profile": {"segment": "returning", "interests": ["running", "hiking"],
-                "lifetime_value": 120.5},
+    "profile": {
+        "segment": "returning",
+        "interests": ["running", "hiking"],
+        "lifetime_value": 120.5,
+    },
     "user_id": "shopper-42",
     "consent": True,
     "actions": [
@@ -36,7 +44,7 @@ VALID: dict[str, Any] = {
     ],
     "excluded_actions": [],
     "defer_activation": False,
-}  # fmt: skip
+}
 
 
 def with_change(change: Callable[[dict[str, Any]], Any]) -> dict[str, Any]:
@@ -64,8 +72,9 @@ def test_a_minimal_request_is_valid() -> None:
 
 def test_any_string_is_a_legal_feature_value() -> None:
     value = 'a|b: c "d" \n =%_ 雪 🙂' + "x" * 10_000
-    request = DecideRequest.model_validate(with_change(
-        lambda b: b["profile"].update({"note": value, "_label": value})))  # fmt: skip
+    request = DecideRequest.model_validate(
+        with_change(lambda b: b["profile"].update({"note": value, "_label": value}))
+    )
     assert request.profile["note"] == value
 
 
@@ -78,42 +87,58 @@ REFUSED: dict[str, tuple[Callable[[dict[str, Any]], Any], tuple[Any, ...]]] = {
         ("actions",),
     ),
     "duplicate action ids": (
-        lambda b: b["actions"].append({"id": "winter-coat"}), ("actions",),
+        lambda b: b["actions"].append({"id": "winter-coat"}),
+        ("actions",),
     ),
     "empty action id": (lambda b: b["actions"][0].update(id=""), ("actions", 0, "id")),
     "unknown top-level field": (lambda b: b.update(color="red"), ("color",)),
-    "unknown context field": (lambda b: b["context"].update(weather="snow"),
-                              ("context", "weather")),
-    "unknown geo field": (lambda b: b["context"]["geo"].update(city="Boston"),
-                          ("context", "geo", "city")),
-    "unknown action field": (lambda b: b["actions"][1].update(price=39.0),
-                             ("actions", 1, "price")),
-    "unknown device field": (lambda b: b["context"]["device"].update(os="ios"),
-                             ("context", "device", "os")),
+    "unknown context field": (
+        lambda b: b["context"].update(weather="snow"),
+        ("context", "weather"),
+    ),
+    "unknown geo field": (
+        lambda b: b["context"]["geo"].update(city="Boston"),
+        ("context", "geo", "city"),
+    ),
+    "unknown action field": (lambda b: b["actions"][1].update(price=39.0), ("actions", 1, "price")),
+    "unknown device field": (
+        lambda b: b["context"]["device"].update(os="ios"),
+        ("context", "device", "os"),
+    ),
     "all actions excluded": (
-        lambda b: b.update(excluded_actions=["sunglasses", "winter-coat"]), ("excluded_actions",),
+        lambda b: b.update(excluded_actions=["sunglasses", "winter-coat"]),
+        ("excluded_actions",),
     ),
     "unknown excluded action": (
-        lambda b: b.update(excluded_actions=["umbrella"]), ("excluded_actions",),
+        lambda b: b.update(excluded_actions=["umbrella"]),
+        ("excluded_actions",),
     ),
     "NaN feature": (lambda b: b["profile"].update(lifetime_value=math.nan), ("profile",)),
     "infinite feature": (
-        lambda b: b["actions"][0]["features"].update(price=math.inf), ("actions", 0, "features"),
+        lambda b: b["actions"][0]["features"].update(price=math.inf),
+        ("actions", 0, "features"),
     ),
     "negative infinite custom feature": (
-        lambda b: b["context"]["features"].update(cart_items=-math.inf), ("context", "features"),
+        lambda b: b["context"]["features"].update(cart_items=-math.inf),
+        ("context", "features"),
     ),
     "NaN latitude": (lambda b: b["context"]["geo"].update(lat=math.nan), ("context", "geo", "lat")),
-    "latitude off the globe": (lambda b: b["context"]["geo"].update(lat=91),
-                               ("context", "geo", "lat")),
+    "latitude off the globe": (
+        lambda b: b["context"]["geo"].update(lat=91),
+        ("context", "geo", "lat"),
+    ),
     "unknown timezone": (
         lambda b: b["context"]["geo"].update(timezone="Mars/Olympus_Mons"),
         ("context", "geo", "timezone"),
     ),
-    "timezone abbreviation": (lambda b: b["context"]["geo"].update(timezone="Boston"),
-                              ("context", "geo", "timezone")),
-    "naive timestamp": (lambda b: b["context"].update(timestamp="2026-11-22T10:00:00"),
-                        ("context", "timestamp")),
+    "timezone abbreviation": (
+        lambda b: b["context"]["geo"].update(timezone="Boston"),
+        ("context", "geo", "timezone"),
+    ),
+    "naive timestamp": (
+        lambda b: b["context"].update(timestamp="2026-11-22T10:00:00"),
+        ("context", "timestamp"),
+    ),
     "unknown season": (lambda b: b["context"].update(season="monsoon"), ("context", "season")),
     "event id with a slash": (lambda b: b.update(event_id="a/b"), ("event_id",)),
     "event id with a path traversal": (lambda b: b.update(event_id="../x"), ("event_id",)),
@@ -122,25 +147,33 @@ REFUSED: dict[str, tuple[Callable[[dict[str, Any]], Any], tuple[Any, ...]]] = {
     "event id too long": (lambda b: b.update(event_id="e" * 129), ("event_id",)),
     "empty event id": (lambda b: b.update(event_id=""), ("event_id",)),
     "nested object as feature value": (
-        lambda b: b["profile"].update(address={"city": "Boston"}), ("profile",),
+        lambda b: b["profile"].update(address={"city": "Boston"}),
+        ("profile",),
     ),
     "nested object as action feature": (
-        lambda b: b["actions"][0]["features"].update(size={"eu": 50}), ("actions", 0, "features"),
+        lambda b: b["actions"][0]["features"].update(size={"eu": 50}),
+        ("actions", 0, "features"),
     ),
-    "list of numbers as feature value": (lambda b: b["profile"].update(interests=[1, 2]),
-                                         ("profile",)),
-    "list of lists as feature value": (lambda b: b["profile"].update(interests=[["a"]]),
-                                       ("profile",)),
+    "list of numbers as feature value": (
+        lambda b: b["profile"].update(interests=[1, 2]),
+        ("profile",),
+    ),
+    "list of lists as feature value": (
+        lambda b: b["profile"].update(interests=[["a"]]),
+        ("profile",),
+    ),
     "empty feature name": (lambda b: b["profile"].update({"": "x"}), ("profile",)),
     "too many features": (
-        lambda b: b["profile"].update({f"f{i}": i for i in range(65)}), ("profile",),
+        lambda b: b["profile"].update({f"f{i}": i for i in range(65)}),
+        ("profile",),
     ),
     "bad decision point": (lambda b: b.update(decision_point="Home Hero"), ("decision_point",)),
     "action id instead of action": (lambda b: b.update(actions=["winter-coat"]), ("actions", 0)),
     "number too large for a float": (
-        lambda b: b["profile"].update(visits=10**400), ("profile",),
+        lambda b: b["profile"].update(visits=10**400),
+        ("profile",),
     ),
-}  # fmt: skip
+}
 
 
 @pytest.mark.parametrize("case", REFUSED)
@@ -164,9 +197,7 @@ def test_excluding_some_actions_leaves_the_others_allowed() -> None:
 
 def test_every_accepted_number_can_be_featurized() -> None:
     # Given the largest numbers the schema accepts
-    body = with_change(
-        lambda b: b["profile"].update(big=int(MAX_MAGNITUDE), small=-MAX_MAGNITUDE)
-    )
+    body = with_change(lambda b: b["profile"].update(big=int(MAX_MAGNITUDE), small=-MAX_MAGNITUDE))
     request = DecideRequest.model_validate(body)
     features = DecisionFeatures.of(request, {}, request.actions)
     # Then they make a valid VW example (retrain would otherwise fail on this decision forever)

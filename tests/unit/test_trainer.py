@@ -64,8 +64,9 @@ class Shop:
         self.store = MemoryModelStore()
         self.registry = MemoryRegistry()
         # Explicit epsilon-greedy, so that the greedy action's probability is known exactly
-        self.loop = LoopSettings(reward_wait=WAIT, default_reward=default_reward,
-                                 exploration=["--epsilon", "0.2"])  # fmt: skip
+        self.loop = LoopSettings(
+            reward_wait=WAIT, default_reward=default_reward, exploration=["--epsilon", "0.2"]
+        )
         cache = ModelCache(self.registry, self.store, self.loop.exploration, refresh_seconds=0)
         self._serial = 0
         self.decider = Decider(models=cache, log=self.log, loop=self.loop, now=self.clock)
@@ -75,13 +76,16 @@ class Shop:
         for _ in range(count):
             self._serial += 1
             event_id = f"visit-{self._serial:04d}"
-            request = DecideRequest.model_validate({
-                "decision_point": decision_point, "event_id": event_id,
-                "context": {"season": "winter", "features": {"visit": event_id}},
-                "profile": {"segment": "returning"},
-                "actions": [{"id": "winter-coat"}, {"id": "sunglasses"}, {"id": "umbrella"}],
-                **fields,
-            })  # fmt: skip
+            request = DecideRequest.model_validate(
+                {
+                    "decision_point": decision_point,
+                    "event_id": event_id,
+                    "context": {"season": "winter", "features": {"visit": event_id}},
+                    "profile": {"segment": "returning"},
+                    "actions": [{"id": "winter-coat"}, {"id": "sunglasses"}, {"id": "umbrella"}],
+                    **fields,
+                }
+            )
             event_ids.append(self.decider.decide(request).event_id)
         return event_ids
 
@@ -144,11 +148,16 @@ def test_decide_serves_the_promoted_version() -> None:
     shop.decide(3)
     shop.clock.move_to(shop.settle_after(T0))
     shop.retrain()
-    response = shop.decider.decide(DecideRequest.model_validate({
-        "decision_point": DP, "event_id": "after-retrain",
-        "context": {"features": {"visit": "after-retrain"}},
-        "actions": [{"id": "winter-coat"}, {"id": "sunglasses"}],
-    }))  # fmt: skip
+    response = shop.decider.decide(
+        DecideRequest.model_validate(
+            {
+                "decision_point": DP,
+                "event_id": "after-retrain",
+                "context": {"features": {"visit": "after-retrain"}},
+                "actions": [{"id": "winter-coat"}, {"id": "sunglasses"}],
+            }
+        )
+    )
     assert response.model_version == "1"
     assert shop.log.records["after-retrain"].model_version == 1
 
@@ -161,8 +170,10 @@ def test_before_the_reward_wait_nothing_is_settled(
     shop.clock.move_to(T0 + WAIT)  # one skew short of settled
     report = shop.retrain()
     assert (report.status, report.decisions_seen, report.decisions_learned) == (
-        "nothing_to_learn", 0, 0,
-    )  # fmt: skip
+        "nothing_to_learn",
+        0,
+        0,
+    )
     assert recording_policy == []
     assert shop.registry.versions(DP) == []
 
@@ -343,9 +354,10 @@ def test_a_retrain_that_fails_midway_changes_nothing_and_is_redone_whole(
     shop, pending = trained_once()
     before = shop.registry.current(DP)
     broken: dict[str, Any] = (
-        {"store": FailingModelStore(shop.store)} if failure == "model store put"
+        {"store": FailingModelStore(shop.store)}
+        if failure == "model store put"
         else {"log": LogBreakingAfter(shop.log, records=2)}
-    )  # fmt: skip
+    )
     recording_policy.clear()
     # When the retrain fails midway
     with pytest.raises(ConnectionError):
@@ -358,8 +370,10 @@ def test_a_retrain_that_fails_midway_changes_nothing_and_is_redone_whole(
     report = shop.retrain()
     assert before is not None
     assert (report.status, report.model_version, report.window_start) == (
-        "trained", "2", before.watermark,
-    )  # fmt: skip
+        "trained",
+        "2",
+        before.watermark,
+    )
     assert report.decisions_learned == 5
     assert sorted(learned_ids(recording_policy)) == sorted(pending)
 
@@ -394,13 +408,22 @@ def test_retrain_all_reports_a_broken_decision_point_and_trains_the_others() -> 
     for decision_point in ("email-offer", "home-hero", "search-box"):
         shop.decide(2, decision_point=decision_point)
     shop.clock.move_to(shop.settle_after(T0))
-    reports = retrain_all(log=LogBrokenFor(shop.log, "home-hero"), store=shop.store,
-                          registry=shop.registry, loop=shop.loop, now=shop.clock())  # fmt: skip
+    reports = retrain_all(
+        log=LogBrokenFor(shop.log, "home-hero"),
+        store=shop.store,
+        registry=shop.registry,
+        loop=shop.loop,
+        now=shop.clock(),
+    )
     assert {r.decision_point: r.status for r in reports} == {
-        "email-offer": "trained", "home-hero": "failed", "search-box": "trained",
-    }  # fmt: skip
-    versions = {dp: (c.version if (c := shop.registry.current(dp)) else None)
-                for dp in ("email-offer", "home-hero", "search-box")}  # fmt: skip
+        "email-offer": "trained",
+        "home-hero": "failed",
+        "search-box": "trained",
+    }
+    versions = {
+        dp: (c.version if (c := shop.registry.current(dp)) else None)
+        for dp in ("email-offer", "home-hero", "search-box")
+    }
     assert versions == {"email-offer": 1, "home-hero": None, "search-box": 1}
 
 

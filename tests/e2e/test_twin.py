@@ -1,0 +1,182 @@
+"""The local twin over real HTTP: started as `python -m infra.twin`, driven with urllib."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import IO, Any
+
+import pytest
+
+from infra.stack import ROOT
+
+pytestmark = pytest.mark.e2e
+
+PARAMS = "RewardWaitSeconds=1 ModelRefreshSeconds=0"
+STARTUP_TIMEOUT = 60.0
+ACTIONS = [
+    {"id": "winter-coat", "features": {"category": "outerwear", "price": 129.0}},
+    {"id": "sunglasses", "features": {"category": "accessories", "price": 39.0}},
+    {"id": "rain-jacket", "features": {"category": "outerwear", "price": 89.0}},
+]
+DECIDE = {
+    "decision_point": "e2e-hero",
+    "context": {"geo": {"lat": 42.36, "timezone": "America/New_York"}, "channel": "web"},
+    "actions": ACTIONS,
+}
+
+
+@dataclass(frozen=True)
+class Answer:
+    status: int
+    body: Any
+
+
+@dataclass
+class RunningTwin:
+    base_url: str
+    process: subprocess.Popen[bytes]
+    output: IO[bytes]
+
+    def request(
+        self, method: str, path: str, body: bytes | None = None, content_type: str | None = None
+    ) -> Answer:
+        request = urllib.request.Request(self.base_url + path, data=body, method=method)
+        if content_type:
+            request.add_header("content-type", content_type)
+        try:
+            with urllib.request.urlopen(request, timeout=30) as response:
+                return Answer(response.status, json.loads(response.read()))
+        except urllib.error.HTTPError as refused:
+            return Answer(refused.code, json.loads(refused.read()))
+
+    def post(self, path: str, payload: Any) -> Answer:
+        return self.request("POST", path, json.dumps(payload).encode(), "application/json")
+
+    def log_tail(self) -> str:
+        self.output.seek(0)
+        return self.output.read().decode(errors="replace")[-4000:]
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+def _wait_until_healthy(twin: RunningTwin) -> None:
+    deadline = time.monotonic() + STARTUP_TIMEOUT
+    while time.monotonic() < deadline:
+        if twin.process.poll() is not None:
+            pytest.fail(f"the twin exited with {twin.process.returncode}:\n{twin.log_tail()}")
+        try:
+            with urllib.request.urlopen(twin.base_url + "/_local/health", timeout=2) as answer:
+                if answer.status == 200:
+                    return
+        except OSError:  # not listening yet
+            pass
+        time.sleep(0.2)
+    pytest.fail(f"the twin was not healthy within {STARTUP_TIMEOUT:.0f} s:\n{twin.log_tail()}")
+
+
+@pytest.fixture(scope="module")
+def twin() -> Iterator[RunningTwin]:
+    port = _free_port()
+    # The twin plays AWS itself (moto's server); nothing of a real account may leak in.
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    command = [
+        sys.executable,
+        "-m",
+        "infra.twin",
+        "--port",
+        str(port),
+        "--params",
+        PARAMS,
+        "--quiet-requests",
+    ]
+    with tempfile.TemporaryFile() as output:
+        process = subprocess.Popen(
+            command, cwd=ROOT, env=environment, stdout=output, stderr=subprocess.STDOUT
+        )
+        running = RunningTwin(f"http://127.0.0.1:{port}", process, output)
+        try:
+            _wait_until_healthy(running)
+            yield running
+        finally:
+            process.terminate()
+            try:
+                process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait(timeout=10)
+
+
+def test_the_twin_decides_learns_and_serves_the_new_model(twin: RunningTwin) -> None:
+    # Given no model yet: a decision is uniform over the actions
+    first = twin.post("/decide", DECIDE)
+    assert first.status == 200, first.body
+    assert first.body["model_version"] is None
+    assert [ranked["probability"] for ranked in first.body["ranking"]] == pytest.approx([1 / 3] * 3)
+    assert {ranked["id"] for ranked in first.body["ranking"]} == {a["id"] for a in ACTIONS}
+
+    # When the visitor converts, and the reward wait (1 s, plus retrain's 1 s margin) passes
+    rewarded = twin.post(f"/events/{first.body['event_id']}/reward", {"value": 1.0})
+    assert rewarded.status == 200, rewarded.body
+    assert rewarded.body == {"event_id": first.body["event_id"], "status": "recorded"}
+    time.sleep(2.5)  # the twin runs on real time
+
+    # And retrain's schedule is fired by hand
+    fired = twin.request("POST", "/_local/schedules/RetrainFunction")
+    assert fired.status == 200, fired.body
+    report = next(r for r in fired.body["reports"] if r["decision_point"] == "e2e-hero")
+
+    # Then it trained version 1 on that decision, and decide serves version 1 at once
+    assert (report["status"], report["model_version"]) == ("trained", "1"), report
+    assert report["decisions_learned"] == 1
+    after = twin.post("/decide", DECIDE)
+    assert after.status == 200, after.body
+    assert after.body["model_version"] == "1"
+    assert sum(ranked["probability"] for ranked in after.body["ranking"]) == pytest.approx(1.0)
+
+
+def test_firing_a_schedule_the_template_lacks_is_a_404(twin: RunningTwin) -> None:
+    answer = twin.request("POST", "/_local/schedules/Nope")
+    assert answer.status == 404
+    assert answer.body["error"]["code"] == "not_found"
+    assert "Nope" in answer.body["error"]["message"]
+
+
+def test_an_unknown_route_is_a_404(twin: RunningTwin) -> None:
+    answer = twin.post("/recommend", DECIDE)
+    assert answer.status == 404
+    assert answer.body == {"message": "Not Found"}
+
+
+def test_malformed_json_is_a_400_in_the_error_shape(twin: RunningTwin) -> None:
+    answer = twin.request("POST", "/decide", b'{"decision_point": ', "application/json")
+    assert answer.status == 400
+    assert set(answer.body) == {"error"}
+    assert answer.body["error"]["code"] == "malformed_json"
+    assert answer.body["error"]["message"]
+
+
+def test_a_body_that_is_not_utf8_is_a_400_not_a_crash(twin: RunningTwin) -> None:
+    answer = twin.request("POST", "/events/e1/reward", b'{"value": "\xff"}', "application/json")
+    assert answer.status == 400
+    assert answer.body["error"]["code"] == "malformed_json"
+
+
+def test_a_non_json_content_type_is_a_415(twin: RunningTwin) -> None:
+    answer = twin.request("POST", "/decide", json.dumps(DECIDE).encode(), "text/plain")
+    assert answer.status == 415
+    assert answer.body["error"]["code"] == "unsupported_media_type"

@@ -1,0 +1,233 @@
+"""template.yaml is the schema: what the contract, the code and the layer build rely on is there."""
+
+from __future__ import annotations
+
+import ast
+import tomllib
+from datetime import timedelta
+from typing import Any, TypeVar
+
+import boto3
+import pytest
+from decider.settings import DecideSettings, RetrainSettings, RewardSettings, StackSettings
+
+from infra.stack import ROOT, LocalStack
+from infra.template import load_yaml, parse_overrides
+
+Settings = TypeVar("Settings", bound=StackSettings)
+TEMPLATE = load_yaml(ROOT / "template.yaml")
+RESOURCES: dict[str, Any] = TEMPLATE["Resources"]
+CONTRACT_ROUTES = {
+    "POST /decide": "DecideFunction",
+    "POST /events/{event_id}/reward": "RewardFunction",
+    "POST /events/{event_id}/activate": "RewardFunction",
+}
+# The settings class each function builds at cold start; a new function is added here.
+SETTINGS: dict[str, type[StackSettings]] = {
+    "DecideFunction": DecideSettings,
+    "RewardFunction": RewardSettings,
+    "RetrainFunction": RetrainSettings,
+}
+
+
+def properties(logical_id: str) -> dict[str, Any]:
+    return dict(RESOURCES[logical_id]["Properties"])
+
+
+def settings_from(
+    environment: dict[str, str], cls: type[Settings], monkeypatch: pytest.MonkeyPatch
+) -> Settings:
+    """The settings a function would build at cold start in this environment."""
+    for name, value in environment.items():
+        monkeypatch.setenv(name, value)
+    return cls()  # type: ignore[call-arg]  # from the environment
+
+
+# --- Functions and routes -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("logical_id", sorted(LocalStack().template.functions))
+def test_every_function_s_handler_exists_where_the_template_says(logical_id: str) -> None:
+    spec = LocalStack().template.functions[logical_id]
+    module, function = spec.handler.rsplit(".", 1)
+    source = ROOT / spec.code_uri / f"{module.replace('.', '/')}.py"
+
+    assert source.is_file(), f"{logical_id}: {source} does not exist"
+    tree = ast.parse(source.read_text())
+    defined = {node.name for node in tree.body if isinstance(node, ast.FunctionDef)}
+    assert function in defined, f"{logical_id}: {source} defines no {function}()"
+
+
+def test_every_function_loads_the_layer_holding_the_core_package() -> None:
+    layer = ROOT / properties("DeciderLayer")["ContentUri"]
+    assert (layer / "requirements.txt").is_file()
+    assert (layer / "decider" / "__init__.py").is_file()
+    assert {"Ref": "DeciderLayer"} in TEMPLATE["Globals"]["Function"]["Layers"]
+    # A function's own Layers would replace the global ones and lose the core package
+    for logical_id in LocalStack().template.functions:
+        assert "Layers" not in properties(logical_id), logical_id
+
+
+def test_every_route_of_the_contract_is_in_the_template() -> None:
+    routes = {route.route_key: route.function for route in LocalStack().template.routes}
+    assert routes.items() >= CONTRACT_ROUTES.items(), routes
+
+
+def test_every_http_route_belongs_to_the_decision_api() -> None:
+    for logical_id in SETTINGS:
+        for name, event in properties(logical_id).get("Events", {}).items():
+            if event["Type"] == "HttpApi":
+                assert event["Properties"]["ApiId"] == {"Ref": "DecisionApi"}, name
+    assert RESOURCES["DecisionApi"]["Type"] == "AWS::Serverless::HttpApi"
+
+
+def test_retrain_runs_on_the_schedule_the_retrain_schedule_parameter_sets() -> None:
+    events = properties("RetrainFunction")["Events"].values()
+    schedules = [event for event in events if event["Type"] in ("Schedule", "ScheduleV2")]
+    assert [event["Properties"]["Schedule"] for event in schedules] == [{"Ref": "RetrainSchedule"}]
+
+    default = str(TEMPLATE["Parameters"]["RetrainSchedule"]["Default"])
+    assert LocalStack().schedules() == {"RetrainFunction": [default]}
+    hourly = LocalStack({"RetrainSchedule": "rate(1 hour)"})
+    assert hourly.schedules() == {"RetrainFunction": ["rate(1 hour)"]}
+
+
+# --- Storage --------------------------------------------------------------------------------
+
+
+def test_the_decisions_table_expires_items_recovers_and_is_indexed_by_decision_time() -> None:
+    table = properties("DecisionsTable")
+
+    assert table["BillingMode"] == "PAY_PER_REQUEST"
+    assert table["TimeToLiveSpecification"] == {"AttributeName": "expires_at", "Enabled": True}
+    assert table["PointInTimeRecoverySpecification"] == {"PointInTimeRecoveryEnabled": True}
+    assert table["KeySchema"] == [{"AttributeName": "event_id", "KeyType": "HASH"}]
+    index = next(i for i in table["GlobalSecondaryIndexes"] if i["IndexName"] == "by-decision-time")
+    assert index["KeySchema"] == [
+        {"AttributeName": "decision_point", "KeyType": "HASH"},
+        {"AttributeName": "decided_at", "KeyType": "RANGE"},
+    ]
+    # Retrain reads whole decisions from the index
+    assert index["Projection"] == {"ProjectionType": "ALL"}
+    types = {a["AttributeName"]: a["AttributeType"] for a in table["AttributeDefinitions"]}
+    assert types == {"event_id": "S", "decision_point": "S", "decided_at": "S"}
+
+
+def test_functions_are_told_the_index_the_template_defines() -> None:
+    for logical_id in SETTINGS:
+        environment = LocalStack().environment(logical_id)
+        assert environment["DECISIONS_BY_TIME_INDEX"] == "by-decision-time", logical_id
+
+
+def test_the_harness_creates_the_decisions_table_the_template_defines(stack: LocalStack) -> None:
+    # Given the stack built from template.yaml on moto
+    dynamodb = boto3.client("dynamodb", region_name="us-east-1")
+    name = stack.template.tables["DecisionsTable"].name
+
+    # Then the table really has the index and the TTL that retrain and retention rely on
+    described = dynamodb.describe_table(TableName=name)["Table"]
+    (index,) = described["GlobalSecondaryIndexes"]
+    assert index["IndexName"] == "by-decision-time"
+    assert [k["AttributeName"] for k in index["KeySchema"]] == ["decision_point", "decided_at"]
+    ttl = dynamodb.describe_time_to_live(TableName=name)["TimeToLiveDescription"]
+    assert (ttl["TimeToLiveStatus"], ttl["AttributeName"]) == ("ENABLED", "expires_at")
+    versioning = boto3.client("s3", region_name="us-east-1").get_bucket_versioning(
+        Bucket=stack.template.buckets["ModelsBucket"].name
+    )
+    assert versioning["Status"] == "Enabled"
+
+
+def test_the_models_bucket_is_versioned_encrypted_and_not_public() -> None:
+    bucket = properties("ModelsBucket")
+
+    assert bucket["VersioningConfiguration"] == {"Status": "Enabled"}
+    (rule,) = bucket["BucketEncryption"]["ServerSideEncryptionConfiguration"]
+    assert rule["ServerSideEncryptionByDefault"]["SSEAlgorithm"] in ("AES256", "aws:kms")
+    assert bucket["PublicAccessBlockConfiguration"] == {
+        "BlockPublicAcls": True,
+        "BlockPublicPolicy": True,
+        "IgnorePublicAcls": True,
+        "RestrictPublicBuckets": True,
+    }
+
+
+# --- Environments and parameters ------------------------------------------------------------
+
+
+def test_every_function_has_a_settings_class() -> None:
+    assert set(LocalStack().template.functions) == set(SETTINGS)
+
+
+@pytest.mark.parametrize("logical_id", sorted(SETTINGS))
+def test_each_function_s_environment_satisfies_its_settings(
+    logical_id: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    stack = LocalStack()
+    environment = stack.environment(logical_id)
+    cls = SETTINGS[logical_id]
+
+    # Every setting comes from the template, none silently from a default in the code
+    unset = {name.upper() for name in cls.model_fields} - set(environment)
+    assert not unset, f"{logical_id}: template.yaml does not set {sorted(unset)}"
+
+    # And the values are the template's resources and parameters' defaults
+    settings = settings_from(environment, cls, monkeypatch)
+    assert settings.decisions_table == stack.template.tables["DecisionsTable"].name
+    assert settings.models_table == stack.template.tables["ModelRegistryTable"].name
+    assert settings.models_bucket == stack.template.buckets["ModelsBucket"].name
+    loop = settings.loop()
+    assert loop.reward_wait == timedelta(seconds=600)
+    assert (loop.aggregation, loop.default_reward) == ("earliest", 0.0)
+    assert loop.retention == timedelta(days=30)
+
+
+@pytest.mark.parametrize("logical_id", sorted(SETTINGS))
+def test_the_app_builds_the_settings_class_checked_here(logical_id: str) -> None:
+    spec = LocalStack().template.functions[logical_id]
+    source = (ROOT / spec.code_uri / "app.py").read_text()
+    assert f"{SETTINGS[logical_id].__name__}()" in source
+
+
+def test_parameter_overrides_reach_every_function(monkeypatch: pytest.MonkeyPatch) -> None:
+    stack = LocalStack({"RewardWaitSeconds": "5", "RewardAggregation": "sum"})
+
+    for logical_id, cls in SETTINGS.items():
+        environment = stack.environment(logical_id)
+        assert environment["REWARD_WAIT_SECONDS"] == "5"
+        loop = settings_from(environment, cls, monkeypatch).loop()
+        assert (loop.reward_wait, loop.aggregation) == (timedelta(seconds=5), "sum")
+    decide = LocalStack({"ModelRefreshSeconds": "0"}).environment("DecideFunction")
+    assert settings_from(decide, DecideSettings, monkeypatch).model_refresh_seconds == 0
+
+
+def test_an_unknown_override_is_refused() -> None:
+    with pytest.raises(ValueError, match="RewardWait"):
+        LocalStack({"RewardWait": "5"})
+
+
+def test_an_override_outside_the_allowed_values_is_refused() -> None:
+    with pytest.raises(ValueError, match="RewardAggregation"):
+        LocalStack({"RewardAggregation": "max"})
+
+
+def test_overrides_are_read_in_both_the_twin_s_and_sam_s_spelling() -> None:
+    text = "RewardWaitSeconds=5 ParameterKey=LogLevel,ParameterValue=DEBUG"
+    assert parse_overrides(text) == {"RewardWaitSeconds": "5", "LogLevel": "DEBUG"}
+
+
+# --- The layer's pins -----------------------------------------------------------------------
+
+
+def _pins(lines: list[str]) -> set[str]:
+    return {line.replace(" ", "").lower() for line in lines if line and not line.startswith("#")}
+
+
+def test_the_layer_pins_equal_the_project_s_runtime_pins() -> None:
+    layer = _pins(
+        [line.strip() for line in (ROOT / "shared" / "requirements.txt").read_text().splitlines()]
+    )
+    project = _pins(tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"])
+
+    assert layer == project
+    assert all("==" in pin for pin in layer), layer
+    assert any(pin.startswith("boto3==") for pin in layer)
