@@ -1,69 +1,79 @@
-"""Context enrichment: derive what the model should see from what the shop sent."""
+"""Context enrichment: derive what the model should see from what the shop sent.
+
+An explicit field always wins over a derived one. The derivations: the place (time zone,
+latitude, hemisphere) from the country and region (decider.geo) when no coordinates or time
+zone are sent; the season from the visitor's local date and latitude; local time of day from
+the time zone; holidays and retail days (decider.occasions); device and OS from the user
+agent (decider.device).
+"""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
-from decider.schemas import Context
+from decider.device import device_of
+from decider.geo import TROPIC, Place, hemisphere_of, locate
+from decider.occasions import occasions
+from decider.schemas import Context, Geo
 
 ContextUsed = dict[str, str | int | bool]
 # Shown in context_used but not learned from: with a few thousand decisions, 24 hours and
-# 7 weekdays (each crossed with every action) are noise; daypart and weekend carry the signal.
-DISPLAY_ONLY = frozenset({"hour", "weekday"})
-
-_NORTH_SEASONS = {
-    12: "winter",
-    1: "winter",
-    2: "winter",
-    3: "spring",
-    4: "spring",
-    5: "spring",
-    6: "summer",
-    7: "summer",
-    8: "summer",
-    9: "autumn",
-    10: "autumn",
-    11: "autumn",
-}
-_OPPOSITE = {"winter": "summer", "summer": "winter", "spring": "autumn", "autumn": "spring"}
+# 7 weekdays (each crossed with every action) are noise; daypart and weekend carry the signal,
+# and the time zone adds nothing that country, region and local time don't.
+DISPLAY_ONLY = frozenset({"hour", "weekday", "timezone"})
 _WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+# Solar seasons: the quarter of the year around each solstice and equinox, so that the
+# darkest three months (7 November to 3 February in the north) are winter.
+_NORTH_SEASON_STARTS = ((2, 4, "spring"), (5, 6, "summer"), (8, 7, "autumn"), (11, 7, "winter"))
+_OPPOSITE = {"winter": "summer", "summer": "winter", "spring": "autumn", "autumn": "spring"}
 
 
 def enrich(context: Context, now: datetime) -> ContextUsed:
-    """The derived context features; an explicit field always wins over a derived one."""
     instant = context.timestamp or now
-    geo = context.geo
+    geo = context.geo or Geo()
+    place = (
+        locate(geo.country, geo.region, instant.date()) if geo.country else Place(None, None, None)
+    )
+    timezone = geo.timezone or place.timezone
+    local = instant.astimezone(ZoneInfo(timezone)) if timezone else instant
+    lat = geo.lat if geo.lat is not None else place.lat
+    hemisphere = hemisphere_of(geo.lat) if geo.lat is not None else place.hemisphere
+
     used: ContextUsed = {}
-    hemisphere = _hemisphere(geo.lat) if geo and geo.lat is not None else None
     if hemisphere:
         used["hemisphere"] = hemisphere
-    # The visitor's calendar decides the season: 02:00 UTC on 1 December is November in Boston.
-    local = instant.astimezone(ZoneInfo(geo.timezone)) if geo and geo.timezone else instant
-    season = context.season or (season_of(local, hemisphere) if hemisphere else None)
+    season = context.season or season_of(local.date(), lat, hemisphere)
     if season:
         used["season"] = season
-    if geo and geo.timezone:
-        used.update(local_time(instant, geo.timezone))
-    if context.device and context.device.type:
-        used["device"] = context.device.type
+    if timezone:
+        used["timezone"] = timezone
+        used.update(local_time(local))
+    used.update(_device(context))
     if context.channel:
         used["channel"] = context.channel
-    if geo and geo.country:
+    if geo.country:
         used["country"] = geo.country.upper()
         if geo.region:
-            used["region"] = f"{geo.country.upper()}-{geo.region}"
+            used["region"] = f"{geo.country.upper()}-{_region_code(geo)}"
+    used.update(occasions(local.date(), geo.country, _region_code(geo) if geo.region else None))
     return used
 
 
-def season_of(instant: datetime, hemisphere: str) -> str:
-    """Meteorological season: December to February is winter in the north, summer in the south."""
-    north = _NORTH_SEASONS[instant.month]
+def season_of(local_date: date, lat: float | None, hemisphere: str | None) -> str | None:
+    """``tropical`` within the tropics; else the solar season of the hemisphere."""
+    if lat is not None and abs(lat) < TROPIC:
+        return "tropical"
+    if hemisphere is None:
+        return None
+    north = "winter"
+    for month, day, season in _NORTH_SEASON_STARTS:
+        if (local_date.month, local_date.day) >= (month, day):
+            north = season
     return north if hemisphere == "north" else _OPPOSITE[north]
 
 
-def local_time(instant: datetime, timezone: str) -> ContextUsed:
-    local = instant.astimezone(ZoneInfo(timezone))
+def local_time(local: datetime) -> ContextUsed:
     return {
         "hour": local.hour,
         "daypart": daypart(local.hour),
@@ -82,5 +92,15 @@ def daypart(hour: int) -> str:
     return "evening"
 
 
-def _hemisphere(lat: float) -> str:
-    return "south" if lat < 0 else "north"
+def _device(context: Context) -> ContextUsed:
+    device = context.device
+    parsed = device_of(device.user_agent) if device and device.user_agent else {}
+    found: ContextUsed = dict(parsed)
+    if device and device.type:
+        found["device"] = device.type
+    return found
+
+
+def _region_code(geo: Geo) -> str:
+    assert geo.country and geo.region
+    return geo.region.upper().removeprefix(f"{geo.country.upper()}-")

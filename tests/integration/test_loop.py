@@ -11,17 +11,17 @@ import boto3
 import pytest
 import time_machine
 
-from infra.shop import Visitor, conversion_probability, visitors
+from infra.shop import CITIES, Visitor, conversion_probability, visitors
 from infra.stack import LocalStack
 from tests.conftest import make_stack
 
 START = datetime(2026, 11, 22, 10, 0, tzinfo=UTC)
 REWARD_WAIT = timedelta(seconds=600)  # the template's default
 WINTER_NORTH = Visitor(
-    datetime(2026, 1, 15, 15, tzinfo=UTC), 42.36, "America/New_York", "mobile", returning=False
+    datetime(2026, 1, 15, 15, tzinfo=UTC), CITIES["boston"], "mobile", returning=False
 )
 SUMMER_SOUTH = Visitor(
-    datetime(2026, 1, 15, 15, tzinfo=UTC), -33.87, "Australia/Sydney", "mobile", returning=False
+    datetime(2026, 1, 15, 15, tzinfo=UTC), CITIES["sydney"], "mobile", returning=False
 )
 
 
