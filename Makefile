@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 PORT ?= 3000
 PARAMS ?=
 
-.PHONY: demo serve test lint build bench clean
+.PHONY: demo serve test lint openapi build bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -27,6 +27,9 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy shared functions infra bench tests
+
+openapi: $(STAMP)
+	$(BIN)/python -m infra.openapi
 
 build:
 	bash infra/sam-check.sh

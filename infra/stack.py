@@ -144,11 +144,17 @@ class LocalStack:
             raise KeyError(f"{logical_id} has no schedule in the template")
         return self.invoke(logical_id, scheduled_event(logical_id))
 
+    def module(self, logical_id: str) -> ModuleType:
+        """The function's code, loaded once (its cold start) in its template environment."""
+        with self._lock, _patched_environ(self.environment(logical_id)):
+            if logical_id not in self._modules:
+                spec = self.template.functions[logical_id]
+                self._modules[logical_id] = _load_module(self.root, spec)
+            return self._modules[logical_id]
+
     def _handler(self, logical_id: str) -> Any:
-        if logical_id not in self._modules:
-            self._modules[logical_id] = _load_module(self.root, self.template.functions[logical_id])
         spec = self.template.functions[logical_id]
-        return getattr(self._modules[logical_id], spec.handler.rsplit(".", 1)[1])
+        return getattr(self.module(logical_id), spec.handler.rsplit(".", 1)[1])
 
 
 def http_event(

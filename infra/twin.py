@@ -2,7 +2,8 @@
 
 moto's server plays AWS, the HttpApi routes are served over real HTTP by invoking the real
 handlers with API Gateway v2 events, and schedules fire on a timer. Only here (never in the
-template) ``POST /_local/schedules/{LogicalId}`` fires a function's schedule at once.
+template) ``POST /_local/schedules/{LogicalId}`` fires a function's schedule at once, and
+``GET /openapi.json`` and ``GET /docs`` (a Swagger UI) describe the API.
 
     python -m infra.twin --port 3000 --params "RewardWaitSeconds=5 ModelRefreshSeconds=1"
 """
@@ -22,6 +23,7 @@ import warnings
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+from infra.openapi import ApiDocs
 from infra.stack import LocalStack
 from infra.template import REGION, parse_overrides
 
@@ -46,6 +48,7 @@ class Twin:
         self._start_aws()
         self.stack = LocalStack(overrides)
         self.stack.create_resources()
+        self.docs = ApiDocs(self.stack)
         self._stop = threading.Event()
 
     def _start_aws(self) -> None:
@@ -68,6 +71,7 @@ class Twin:
         server = ThreadingHTTPServer(("127.0.0.1", self.port), self._handler_class())
         self._start_timers()
         self.log(f"local twin on http://127.0.0.1:{self.port} (AWS: moto on :{self._aws_port})")
+        self.log(f"  API docs: http://127.0.0.1:{self.port}/docs (OpenAPI: /openapi.json)")
         for route in self.stack.template.routes:
             self.log(f"  {route.route_key:<40} -> {route.function}")
         for logical_id, expressions in self.stack.schedules().items():
@@ -124,29 +128,40 @@ class Twin:
             def do_DELETE(self) -> None:
                 self._handle("DELETE")
 
+            def __getattr__(self, name: str) -> Any:
+                # API Gateway answers any method (a 404 where no route has it), never a 501.
+                if name.startswith("do_"):
+                    return lambda: self._handle(name.removeprefix("do_"))
+                raise AttributeError(name)
+
             def _handle(self, method: str) -> None:
                 started = time.perf_counter()
                 length = int(self.headers.get("content-length") or 0)
                 body = self.rfile.read(length) if length else None
                 path = self.path.split("?", 1)[0]
                 headers: dict[str, str]
+                text: str | bytes
                 scheduled = _SCHEDULE_PATH.match(path)
                 if path == "/_local/health":
                     status, headers, text = 200, {}, json.dumps({"status": "ok"})
                 elif scheduled and method == "POST":
                     status, headers, text = twin._fire_http(scheduled.group("logical_id"))
+                elif path in twin.docs.paths() and method == "GET":
+                    status, headers, text = twin._docs_http(path, self.path)
                 else:
                     answer = twin.stack.http(method, self.path, body, dict(self.headers.items()))
                     status, headers, text = answer.status, answer.headers, answer.body
-                payload = text.encode()
+                payload = text.encode() if isinstance(text, str) else text
                 self.send_response(status)
-                headers = {"content-type": "application/json", **headers}
+                if payload:  # an empty answer (a 204) has no content type
+                    headers = {"content-type": "application/json", **headers}
                 for name, value in headers.items():
                     if name.lower() not in ("content-length", "connection"):
                         self.send_header(name, value)
                 self.send_header("content-length", str(len(payload)))
                 self.end_headers()
-                self.wfile.write(payload)
+                if method != "HEAD":
+                    self.wfile.write(payload)
                 elapsed = (time.perf_counter() - started) * 1000
                 if twin.verbose_requests:
                     twin.log(f"{method} {self.path} {status} {elapsed:.1f} ms")
@@ -157,6 +172,16 @@ class Twin:
         return Handler
 
     verbose_requests = True
+
+    def _docs_http(self, path: str, target: str) -> tuple[int, dict[str, str], str | bytes]:
+        if path == "/docs" and "format=json" in target:  # the link the Swagger UI shows
+            path = "/openapi.json"
+        try:
+            content_type, page = self.docs.page(path)
+        except Exception as failure:  # e.g. a template route that no resolver serves
+            message = f"the OpenAPI document could not be generated: {failure!r}"
+            return 500, {}, json.dumps({"error": {"code": "openapi_error", "message": message}})
+        return 200, {"content-type": content_type}, page
 
     def _fire_http(self, logical_id: str) -> tuple[int, dict[str, str], str]:
         if logical_id not in self.stack.schedules():

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from datetime import UTC, datetime
+from typing import Any
 
 import pytest
+import time_machine
 from moto import mock_aws
 
 from infra.stack import LocalStack
@@ -34,3 +37,58 @@ def make_stack(**overrides: str) -> Iterator[LocalStack]:
 @pytest.fixture
 def stack() -> Iterator[LocalStack]:
     yield from make_stack()
+
+
+# The request example of DESIGN.md §4 (without ``explain``, which no issue has defined yet).
+DESIGN_EXAMPLE: dict[str, Any] = {
+    "decision_point": "home-hero",
+    "context": {
+        "timestamp": "2026-11-22T10:00:00Z",
+        "season": "winter",
+        "geo": {
+            "country": "US",
+            "region": "MA",
+            "lat": 42.36,
+            "lon": -71.06,
+            "timezone": "America/New_York",
+        },
+        "device": {"type": "mobile", "user_agent": "Mozilla/5.0"},
+        "channel": "web",
+        "features": {"referrer": "newsletter", "cart_items": 2},
+    },
+    "profile": {
+        "segment": "returning",
+        "interests": ["running", "hiking"],
+        "lifetime_value": 120.5,
+    },
+    "user_id": "shopper-42",
+    "consent": True,
+    "actions": [
+        {"id": "winter-coat", "features": {"category": "outerwear", "price": 129.0}},
+        {"id": "sunglasses", "features": {"category": "accessories", "price": 39.0}},
+    ],
+    "excluded_actions": [],
+    "defer_activation": False,
+}
+
+
+# Tests that move the clock start here: a Sunday in November, no holiday near.
+START = datetime(2026, 11, 22, 10, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def clock() -> Iterator[time_machine.Traveller]:
+    with time_machine.travel(START, tick=False) as traveller:
+        yield traveller
+
+
+@pytest.fixture
+def timed_stack(clock: time_machine.Traveller) -> Iterator[LocalStack]:
+    """The stack on a clock that moves only when the test moves it."""
+    yield from make_stack()
+
+
+def retrain_report(stack: LocalStack, decision_point: str) -> dict[str, Any]:
+    """Fire the retrain schedule; the report for one decision point."""
+    reports = stack.fire_schedule("RetrainFunction")["reports"]
+    return next(r for r in reports if r["decision_point"] == decision_point)

@@ -4,34 +4,25 @@ from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from decider.api import http_api
-from decider.decide import Decider
-from decider.model_cache import ModelCache
+from decider.api import http_api, responses
 from decider.schemas import DecideRequest, DecideResponse
 from decider.settings import DecideSettings
-from decider.store.dynamo_log import DynamoDecisionLog
-from decider.store.dynamo_registry import DynamoRegistry
-from decider.store.s3_models import S3ModelStore
+from decider.store import on_aws
 
 logger = Logger()
 metrics = Metrics()
 tracer = Tracer()
 settings = DecideSettings()  # type: ignore[call-arg]  # from the environment
-loop = settings.loop()
-decider = Decider(
-    models=ModelCache(
-        DynamoRegistry(settings.models_table),
-        S3ModelStore(settings.models_bucket),
-        loop.exploration,
-        settings.model_refresh_seconds,
-    ),
-    log=DynamoDecisionLog(settings.decisions_table, settings.decisions_by_time_index),
-    loop=loop,
-)
+decider = on_aws.decider(settings)
 app = http_api(logger)
 
 
-@app.post("/decide")
+@app.post(
+    "/decide",
+    operation_id="decide",
+    summary="Choose an action for a visit and log the decision",
+    responses=responses("The chosen action, the ranking and the event id", 400, 409, 413, 415),
+)
 @tracer.capture_method
 def decide(request: DecideRequest) -> DecideResponse:
     response = decider.decide(request)

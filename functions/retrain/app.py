@@ -6,7 +6,7 @@ from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from decider.settings import RetrainSettings
-from decider.store.dynamo_log import DynamoDecisionLog
+from decider.store import on_aws
 from decider.store.dynamo_registry import DynamoRegistry
 from decider.store.s3_models import S3ModelStore
 from decider.trainer import retrain_all
@@ -15,7 +15,7 @@ logger = Logger()
 metrics = Metrics()
 tracer = Tracer()
 settings = RetrainSettings()  # type: ignore[call-arg]  # from the environment
-log = DynamoDecisionLog(settings.decisions_table, settings.decisions_by_time_index)
+log = on_aws.decision_log(settings)
 registry = DynamoRegistry(settings.models_table)
 store = S3ModelStore(settings.models_bucket)
 

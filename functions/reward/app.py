@@ -9,23 +9,28 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from decider import events
-from decider.api import http_api
+from decider.api import http_api, responses
 from decider.schemas import ActivateResponse, RewardRequest, RewardResponse
 from decider.settings import RewardSettings
-from decider.store.dynamo_log import DynamoDecisionLog
+from decider.store import on_aws
 
 logger = Logger()
 metrics = Metrics()
 tracer = Tracer()
 settings = RewardSettings()  # type: ignore[call-arg]  # from the environment
 loop = settings.loop()
-log = DynamoDecisionLog(settings.decisions_table, settings.decisions_by_time_index)
+log = on_aws.decision_log(settings)
 app = http_api(logger)
 
 EventIdPath = Annotated[str, Path(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9._:~-]+$")]
 
 
-@app.post("/events/<event_id>/reward")
+@app.post(
+    "/events/<event_id>/reward",
+    operation_id="reward",
+    summary="Report the reward (e.g. a conversion) of a decision",
+    responses=responses("Recorded, a duplicate, or late (stored, not learned)", 400, 404, 413, 415),
+)
 @tracer.capture_method
 def reward(event_id: EventIdPath, body: RewardRequest) -> RewardResponse:
     response = events.record_reward(log, event_id, body, loop, datetime.now(UTC))
@@ -33,7 +38,12 @@ def reward(event_id: EventIdPath, body: RewardRequest) -> RewardResponse:
     return response
 
 
-@app.post("/events/<event_id>/activate")
+@app.post(
+    "/events/<event_id>/activate",
+    operation_id="activate",
+    summary="Activate a decision made with defer_activation: only activated ones are learned",
+    responses=responses("Activated now, or already active", 400, 404),
+)
 @tracer.capture_method
 def activate(event_id: EventIdPath) -> ActivateResponse:
     return events.activate(log, event_id)

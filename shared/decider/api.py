@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
 from aws_lambda_powertools import Logger
@@ -11,10 +12,16 @@ from aws_lambda_powertools.event_handler.openapi.exceptions import (
     RequestUnsupportedContentType,
     RequestValidationError,
 )
+from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
+from pydantic import BaseModel
 
+from decider import personalizer
 from decider.errors import DeciderError, PayloadTooLarge
+from decider.schemas import ErrorResponse
 
 MAX_BODY_BYTES = 64 * 1024
+# (status, code, message, field) -> the response: how one API shapes its errors.
+ErrorShape = Callable[[int, str, str, str | None], Response]
 
 
 def strict_json(body: str) -> Any:
@@ -43,54 +50,70 @@ def error(status: int, code: str, message: str, field: str | None = None) -> Res
     )
 
 
-def http_api(logger: Logger) -> APIGatewayHttpResolver:
-    """A resolver with pydantic validation whose every failure answers in our error shape."""
+def personalizer_error(status: int, code: str, message: str, field: str | None = None) -> Response:
+    """The same error in Azure Personalizer v1.0's shape, for its compatible routes."""
+    status, body = personalizer.error_body(status, code, message, field)
+    return Response(status_code=status, content_type="application/json", body=json.dumps(body))
+
+
+def http_api(logger: Logger, shape: ErrorShape = error) -> APIGatewayHttpResolver:
+    """A resolver with pydantic validation whose every failure answers in ``shape``
+    (by default the error shape of DESIGN.md)."""
     app = APIGatewayHttpResolver(enable_validation=True, json_body_deserializer=strict_json)
 
     @app.exception_handler(DeciderError)
     def _domain(failure: DeciderError) -> Response:
-        return error(failure.status, failure.code, failure.message, failure.field)
+        return shape(failure.status, failure.code, failure.message, failure.field)
 
     @app.exception_handler(RequestValidationError)
     def _invalid(failure: RequestValidationError) -> Response:
         content_type = app.current_event.headers.get("content-type") or "application/json"
         if "json" not in content_type.lower():
-            return unsupported_media_type(content_type)
-        return validation_error(failure.errors())
+            return unsupported_media_type(content_type, shape)
+        return validation_error(failure.errors(), shape)
 
     @app.exception_handler(RequestUnsupportedContentType)
     def _unsupported(_: RequestUnsupportedContentType) -> Response:
         # Any content type the resolver cannot parse (text/plain, or JSON spelt in capitals).
-        return unsupported_media_type(app.current_event.headers.get("content-type") or "")
+        return unsupported_media_type(app.current_event.headers.get("content-type") or "", shape)
 
     @app.exception_handler(UnicodeDecodeError)
     def _not_utf8(_: UnicodeDecodeError) -> Response:
         # API Gateway base64-encodes a binary body; the resolver's decoding of it fails here.
-        return error(400, "malformed_json", "the body is not UTF-8 encoded JSON")
+        return shape(400, "malformed_json", "the body is not UTF-8 encoded JSON", None)
 
     @app.not_found
     def _not_found(_: Exception) -> Response:
-        return error(404, "not_found", "no such route")
+        return shape(404, "not_found", "no such route", None)
 
     @app.exception_handler(Exception)
     def _internal(failure: Exception) -> Response:
         logger.exception("unhandled error")
-        return error(500, "internal_error", "internal error; it has been logged")
+        return shape(500, "internal_error", "internal error; it has been logged", None)
+
+    @app.exception_handler(ValueError)
+    def _unparsed(failure: ValueError) -> Response:
+        # Powertools parses a multipart body before validating, with a bare ValueError when the
+        # content type has no boundary: that is a body that is not JSON, not an internal error.
+        content_type = app.current_event.headers.get("content-type") or ""
+        if content_type.lower().startswith("multipart/"):
+            return unsupported_media_type(content_type, shape)
+        return _internal(failure)
 
     return app
 
 
-def unsupported_media_type(content_type: str) -> Response:
+def unsupported_media_type(content_type: str, shape: ErrorShape = error) -> Response:
     message = f"send JSON with content-type: application/json, not {content_type}"
-    return error(415, "unsupported_media_type", message)
+    return shape(415, "unsupported_media_type", message, None)
 
 
-def validation_error(errors: Any) -> Response:
+def validation_error(errors: Any, shape: ErrorShape = error) -> Response:
     first = errors[0]
     if first.get("type") == "json_invalid":
-        return error(400, "malformed_json", "the body is not valid JSON")
+        return shape(400, "malformed_json", "the body is not valid JSON", None)
     messages = [_describe(e) for e in errors[:5]]
-    return error(400, "invalid_request", "; ".join(messages), _field(first))
+    return shape(400, "invalid_request", "; ".join(messages), _field(first))
 
 
 def _field(detail: dict[str, Any]) -> str | None:
@@ -107,3 +130,25 @@ def _describe(detail: dict[str, Any]) -> str:
         return f"{field} is required"
     message = str(detail.get("msg", "is invalid")).removeprefix("Value error, ")
     return f"{field}: {message}"
+
+
+ERROR_MEANINGS = {
+    400: "Invalid input: malformed JSON, or a field that fails validation (named in error.field)",
+    404: "No decision has this event id",
+    409: "The event id is already taken by another decision",
+    413: f"The body is larger than {MAX_BODY_BYTES} bytes",
+    415: "The body is not sent with content-type: application/json",
+}
+
+
+def responses(
+    answer: str, *errors: int, error_model: type[BaseModel] = ErrorResponse
+) -> dict[int, OpenAPIResponse]:
+    """A route's documented responses: 200 with its return type, and each error's shape."""
+    documented: dict[int, OpenAPIResponse] = {200: {"description": answer}}
+    for status in errors:
+        documented[status] = {
+            "description": ERROR_MEANINGS[status],
+            "content": {"application/json": {"model": error_model}},
+        }
+    return documented

@@ -56,7 +56,11 @@ def enrich(context: Context, now: datetime) -> ContextUsed:
         used["country"] = geo.country.upper()
         if geo.region:
             used["region"] = f"{geo.country.upper()}-{_region_code(geo)}"
-    used.update(occasions(local.date(), geo.country, _region_code(geo) if geo.region else None))
+    used.update(
+        occasions(
+            local.date(), geo.country, _region_code(geo) if geo.country and geo.region else None
+        )
+    )
     return used
 
 

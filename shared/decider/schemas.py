@@ -14,6 +14,7 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    StrictBool,
     ValidationInfo,
     WithJsonSchema,
     field_validator,
@@ -55,6 +56,15 @@ def _feature_value(value: Any) -> Any:
     raise ValueError("a feature value is a string, a number, a boolean, a list of strings or null")
 
 
+def _iso_text(value: Any) -> Any:
+    # JSON has no dates: a timestamp is ISO 8601 text, never a number read as epoch seconds.
+    if not isinstance(value, str | datetime):
+        raise ValueError(
+            "a timestamp is ISO 8601 text with a UTC offset, e.g. 2026-11-22T10:00:00Z"
+        )
+    return value
+
+
 def _unicode(text: str) -> str:
     # Lone surrogates cannot be stored or parsed; UnicodeEncodeError is a ValueError: a 400.
     text.encode()
@@ -93,6 +103,24 @@ def _timezones() -> set[str]:
 _TIMEZONES: set[str] = set()
 
 
+# The request of DESIGN.md §4, as the OpenAPI document shows it.
+DECIDE_EXAMPLE: dict[str, Any] = {
+    "decision_point": "home-hero",
+    "context": {
+        "timestamp": "2026-11-22T15:00:00Z",
+        "geo": {"country": "US", "region": "MA"},
+        "device": {"user_agent": "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X)"},
+        "channel": "web",
+        "features": {"referrer": "newsletter", "cart_items": 2},
+    },
+    "profile": {"segment": "returning", "interests": ["running", "hiking"]},
+    "actions": [
+        {"id": "winter-coat", "features": {"category": "outerwear", "price": 129.0}},
+        {"id": "sunglasses", "features": {"category": "accessories", "price": 39.0}},
+    ],
+}
+
+
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -100,8 +128,8 @@ class Strict(BaseModel):
 class Geo(Strict):
     country: Annotated[str, Field(pattern=r"^[A-Za-z]{2}$")] | None = None
     region: Annotated[str, Field(min_length=1, max_length=64)] | None = None
-    lat: Annotated[float, Field(ge=-90, le=90)] | None = None
-    lon: Annotated[float, Field(ge=-180, le=180)] | None = None
+    lat: Annotated[float, Field(strict=True, ge=-90, le=90)] | None = None
+    lon: Annotated[float, Field(strict=True, ge=-180, le=180)] | None = None
     timezone: Annotated[str, Field(max_length=64), AfterValidator(_known_timezone)] | None = None
 
 
@@ -111,7 +139,7 @@ class Device(Strict):
 
 
 class Context(Strict):
-    timestamp: AwareDatetime | None = None
+    timestamp: Annotated[AwareDatetime, BeforeValidator(_iso_text)] | None = None
     season: Season | None = None
     geo: Geo | None = None
     device: Device | None = None
@@ -125,6 +153,8 @@ class Action(Strict):
 
 
 class DecideRequest(Strict):
+    model_config = ConfigDict(json_schema_extra={"examples": [DECIDE_EXAMPLE]})
+
     decision_point: DecisionPointId
     event_id: EventId | None = None
     context: Context = Field(default_factory=Context)
@@ -132,12 +162,12 @@ class DecideRequest(Strict):
     user_id: Annotated[str, Field(min_length=1, max_length=256)] | None = Field(
         default=None, description="Accepted but never stored nor used as a feature."
     )
-    consent: bool = True
+    consent: StrictBool = True  # JSON's true or false, as the schema says: not "no", not 0
     actions: Annotated[list[Action], Field(min_length=1, max_length=MAX_ACTIONS)]
     excluded_actions: Annotated[list[ActionId], Field(max_length=MAX_ACTIONS)] = Field(
         default_factory=list
     )
-    defer_activation: bool = False
+    defer_activation: StrictBool = False
 
     @field_validator("actions")
     @classmethod
@@ -182,7 +212,12 @@ class DecideResponse(BaseModel):
 
 
 class RewardRequest(Strict):
-    value: Annotated[float, Field(allow_inf_nan=False, ge=-1e6, le=1e6)]
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"value": 1.0, "reward_id": "o-5531"}]}
+    )
+
+    # A JSON number, as the schema says: lax pydantic would record `false` or "1" as a reward.
+    value: Annotated[float, Field(strict=True, allow_inf_nan=False, ge=-1e6, le=1e6)]
     reward_id: Annotated[str, Field(min_length=1, max_length=128)] | None = Field(
         default=None,
         description="Idempotency key, e.g. the order id. Without it, a second reward for the "
@@ -201,9 +236,14 @@ class ActivateResponse(BaseModel):
 
 
 class ErrorBody(BaseModel):
-    code: str
-    message: str
-    field: str | None = None
+    code: str = Field(
+        description="What went wrong, for programs: invalid_request, malformed_json, "
+        "unsupported_media_type, payload_too_large, unknown_event, duplicate_event, not_found."
+    )
+    message: str = Field(description="What went wrong, for people.")
+    field: str | None = Field(
+        default=None, description="The request field at fault, dotted: context.geo.timezone."
+    )
 
 
 class ErrorResponse(BaseModel):

@@ -9,6 +9,7 @@ from pydantic import AfterValidator, BaseModel, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from decider.policy import exploration_args
+from decider.schemas import DecisionPointId
 
 
 class LoopSettings(BaseModel):
@@ -57,6 +58,12 @@ class DecideSettings(StackSettings):
 
 class RewardSettings(StackSettings):
     pass
+
+
+class PersonalizerSettings(DecideSettings):
+    """Personalizer has one loop per resource: its routes decide for this decision point."""
+
+    personalizer_decision_point: DecisionPointId
 
 
 class RetrainSettings(StackSettings):

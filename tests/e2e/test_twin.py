@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import socket
@@ -89,8 +90,9 @@ def _wait_until_healthy(twin: RunningTwin) -> None:
     pytest.fail(f"the twin was not healthy within {STARTUP_TIMEOUT:.0f} s:\n{twin.log_tail()}")
 
 
-@pytest.fixture(scope="module")
-def twin() -> Iterator[RunningTwin]:
+@contextlib.contextmanager
+def start_twin(params: str = PARAMS) -> Iterator[RunningTwin]:
+    """``python -m infra.twin`` on a free port, healthy, stopped on exit."""
     port = _free_port()
     # The twin plays AWS itself (moto's server); nothing of a real account may leak in.
     environment = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
@@ -101,7 +103,7 @@ def twin() -> Iterator[RunningTwin]:
         "--port",
         str(port),
         "--params",
-        PARAMS,
+        params,
         "--quiet-requests",
     ]
     with tempfile.TemporaryFile() as output:
@@ -119,6 +121,12 @@ def twin() -> Iterator[RunningTwin]:
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def twin() -> Iterator[RunningTwin]:
+    with start_twin() as running:
+        yield running
 
 
 def test_the_twin_decides_learns_and_serves_the_new_model(twin: RunningTwin) -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import random
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from itertools import islice
 
@@ -13,9 +12,8 @@ import time_machine
 
 from infra.shop import CITIES, Visitor, conversion_probability, visitors
 from infra.stack import LocalStack
-from tests.conftest import make_stack
+from tests.conftest import retrain_report
 
-START = datetime(2026, 11, 22, 10, 0, tzinfo=UTC)
 REWARD_WAIT = timedelta(seconds=600)  # the template's default
 WINTER_NORTH = Visitor(
     datetime(2026, 1, 15, 15, tzinfo=UTC), CITIES["boston"], "mobile", returning=False
@@ -26,14 +24,8 @@ SUMMER_SOUTH = Visitor(
 
 
 @pytest.fixture
-def clock() -> Iterator[time_machine.Traveller]:
-    with time_machine.travel(START, tick=False) as traveller:
-        yield traveller
-
-
-@pytest.fixture
-def stack(clock: time_machine.Traveller) -> Iterator[LocalStack]:
-    yield from make_stack()
+def stack(timed_stack: LocalStack) -> LocalStack:
+    return timed_stack
 
 
 def ranking(stack: LocalStack, visitor: Visitor) -> dict[str, float]:
@@ -58,8 +50,7 @@ def simulate(stack: LocalStack, clock: time_machine.Traveller, count: int, seed:
 
 
 def retrain(stack: LocalStack) -> dict:
-    reports = stack.fire_schedule("RetrainFunction")["reports"]
-    return next(r for r in reports if r["decision_point"] == "home-hero")
+    return retrain_report(stack, "home-hero")
 
 
 def test_the_loop_learns_a_different_best_offer_per_hemisphere_and_season(

@@ -9,7 +9,13 @@ from typing import Any, TypeVar
 
 import boto3
 import pytest
-from decider.settings import DecideSettings, RetrainSettings, RewardSettings, StackSettings
+from decider.settings import (
+    DecideSettings,
+    PersonalizerSettings,
+    RetrainSettings,
+    RewardSettings,
+    StackSettings,
+)
 
 from infra.stack import ROOT, LocalStack
 from infra.template import load_yaml, parse_overrides
@@ -21,12 +27,16 @@ CONTRACT_ROUTES = {
     "POST /decide": "DecideFunction",
     "POST /events/{event_id}/reward": "RewardFunction",
     "POST /events/{event_id}/activate": "RewardFunction",
+    "POST /personalizer/v1.0/rank": "PersonalizerFunction",
+    "POST /personalizer/v1.0/events/{eventId}/reward": "PersonalizerFunction",
+    "POST /personalizer/v1.0/events/{eventId}/activate": "PersonalizerFunction",
 }
 # The settings class each function builds at cold start; a new function is added here.
 SETTINGS: dict[str, type[StackSettings]] = {
     "DecideFunction": DecideSettings,
     "RewardFunction": RewardSettings,
     "RetrainFunction": RetrainSettings,
+    "PersonalizerFunction": PersonalizerSettings,
 }
 
 

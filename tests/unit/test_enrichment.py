@@ -288,3 +288,8 @@ def test_the_demo_shops_cities_are_placed_from_country_and_region(city: City) ->
     used = enrich(context(geo=geo), SERVER_NOW)
     assert used["timezone"] == city.timezone
     assert used["hemisphere"] == ("north" if city.lat >= 0 else "south")
+
+
+def test_a_region_without_a_country_is_shown_nowhere_and_breaks_nothing() -> None:
+    used = enrich(context(timestamp="2026-03-15T12:00:00Z", geo={"region": "MA"}), SERVER_NOW)
+    assert used == {}

@@ -13,38 +13,9 @@ from decider.featurize import DecisionFeatures, to_vw_json
 from decider.schemas import MAX_ACTIONS, MAX_MAGNITUDE, DecideRequest, RewardRequest
 from pydantic import ValidationError
 
-# The example of DESIGN.md §4
-VALID: dict[str, Any] = {
-    "decision_point": "home-hero",
-    "event_id": "7f0c-visit.1:a~b_c",
-    "context": {
-        "timestamp": "2026-11-22T10:00:00Z",
-        "season": "winter",
-        "geo": {
-            "country": "US",
-            "region": "MA",
-            "lat": 42.36,
-            "lon": -71.06,
-            "timezone": "America/New_York",
-        },
-        "device": {"type": "mobile", "user_agent": "Mozilla/5.0"},
-        "channel": "web",
-        "features": {"referrer": "newsletter", "cart_items": 2},
-    },
-    "profile": {
-        "segment": "returning",
-        "interests": ["running", "hiking"],
-        "lifetime_value": 120.5,
-    },
-    "user_id": "shopper-42",
-    "consent": True,
-    "actions": [
-        {"id": "winter-coat", "features": {"category": "outerwear", "price": 129.0}},
-        {"id": "sunglasses", "features": {"category": "accessories", "price": 39.0}},
-    ],
-    "excluded_actions": [],
-    "defer_activation": False,
-}
+from tests.conftest import DESIGN_EXAMPLE
+
+VALID: dict[str, Any] = {**copy.deepcopy(DESIGN_EXAMPLE), "event_id": "7f0c-visit.1:a~b_c"}
 
 
 def with_change(change: Callable[[dict[str, Any]], Any]) -> dict[str, Any]:

@@ -1,0 +1,98 @@
+"""Azure Personalizer v1.0 compatible rank, reward and activate, on the core behind /decide.
+
+The ``Ocp-Apim-Subscription-Key`` header a Personalizer client sends is accepted and ignored:
+on AWS, protect these routes with an API Gateway authorizer that checks it.
+"""
+
+from datetime import UTC, datetime
+from typing import Annotated
+
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.event_handler import Response
+from aws_lambda_powertools.event_handler.openapi.params import Path
+from aws_lambda_powertools.event_handler.openapi.types import (
+    OpenAPIResponse,
+    OpenAPIResponseContentModel,
+    OpenAPIResponseContentSchema,
+)
+from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from decider import events, personalizer
+from decider.api import http_api, personalizer_error
+from decider.personalizer import (
+    PersonalizerErrorResponse,
+    PersonalizerRankRequest,
+    PersonalizerRankResponse,
+    PersonalizerRewardRequest,
+)
+from decider.settings import PersonalizerSettings
+from decider.store import on_aws
+
+logger = Logger()
+metrics = Metrics()
+tracer = Tracer()
+settings = PersonalizerSettings()  # type: ignore[call-arg]  # from the environment
+decider = on_aws.decider(settings)
+log, loop = decider.log, decider.loop
+app = http_api(logger, shape=personalizer_error)
+
+EventIdPath = Annotated[
+    str, Path(alias="eventId", min_length=1, max_length=128, pattern=r"^[A-Za-z0-9._:~-]+$")
+]
+_ERROR: dict[str, OpenAPIResponseContentSchema | OpenAPIResponseContentModel] = {
+    "application/json": {"model": PersonalizerErrorResponse}
+}
+_REFUSED: dict[int, OpenAPIResponse] = {
+    400: {"description": "BadRequest", "content": _ERROR},
+    415: {"description": "BadRequest: the body is not JSON", "content": _ERROR},
+}
+_UNKNOWN: dict[int, OpenAPIResponse] = {
+    404: {"description": "ResourceNotFound: no such event", "content": _ERROR}
+}
+
+
+@app.post(
+    "/personalizer/v1.0/rank",
+    responses={
+        201: {
+            "description": "Ranked",
+            "content": {"application/json": {"model": PersonalizerRankResponse}},
+        },
+        **_REFUSED,
+    },
+)
+@tracer.capture_method
+def rank(request: PersonalizerRankRequest) -> Response[PersonalizerRankResponse]:
+    ranked = personalizer.rank(decider, request, settings.personalizer_decision_point)
+    metrics.add_dimension(name="decision_point", value=settings.personalizer_decision_point)
+    metrics.add_metric(name="Decisions", unit=MetricUnit.Count, value=1)
+    return Response(status_code=201, content_type="application/json", body=ranked)
+
+
+@app.post(
+    "/personalizer/v1.0/events/<eventId>/reward",
+    responses={204: {"description": "Rewarded", "content": {}}, **_REFUSED, **_UNKNOWN},
+)
+@tracer.capture_method
+def reward(event_id: EventIdPath, body: PersonalizerRewardRequest) -> Response[None]:
+    recorded = personalizer.reward(log, event_id, body, loop, datetime.now(UTC))
+    metrics.add_metric(name=f"Reward_{recorded.status}", unit=MetricUnit.Count, value=1)
+    return Response(status_code=204)
+
+
+@app.post(
+    "/personalizer/v1.0/events/<eventId>/activate",
+    responses={204: {"description": "Activated", "content": {}}, **_REFUSED, **_UNKNOWN},
+)
+@tracer.capture_method
+def activate(event_id: EventIdPath) -> Response[None]:
+    events.activate(log, event_id)
+    return Response(status_code=204)
+
+
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)
+@metrics.log_metrics
+@tracer.capture_lambda_handler(capture_response=False)
+def lambda_handler(event: dict, context: LambdaContext) -> dict:
+    return app.resolve(event, context)

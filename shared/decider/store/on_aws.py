@@ -1,0 +1,25 @@
+"""The core assembled on the AWS stores, as the functions build it once at cold start."""
+
+from __future__ import annotations
+
+from decider.decide import Decider
+from decider.model_cache import ModelCache
+from decider.settings import DecideSettings, StackSettings
+from decider.store.dynamo_log import DynamoDecisionLog
+from decider.store.dynamo_registry import DynamoRegistry
+from decider.store.s3_models import S3ModelStore
+
+
+def decision_log(settings: StackSettings) -> DynamoDecisionLog:
+    return DynamoDecisionLog(settings.decisions_table, settings.decisions_by_time_index)
+
+
+def decider(settings: DecideSettings) -> Decider:
+    loop = settings.loop()
+    models = ModelCache(
+        DynamoRegistry(settings.models_table),
+        S3ModelStore(settings.models_bucket),
+        loop.exploration,
+        settings.model_refresh_seconds,
+    )
+    return Decider(models=models, log=decision_log(settings), loop=loop)
