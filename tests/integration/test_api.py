@@ -549,3 +549,36 @@ def test_no_body_makes_the_api_answer_5xx(
 ) -> None:
     headers = {"content-type": content_type} if content_type else {}
     assert_not_a_server_error(stack.http("POST", path, body, headers))
+
+
+def test_decide_derives_the_visit_from_a_timestamp_country_and_region(stack: LocalStack) -> None:
+    # Given only a timestamp and a place, the way issue 3 puts it
+    def context_used(country: str, region: str) -> dict[str, Any]:
+        body = decide_body(
+            context={
+                "timestamp": "2026-11-27T00:30:00Z",
+                "geo": {"country": country, "region": region},
+            },
+        )
+        response = stack.post("/decide", body)
+        assert response.status == 200, response.body
+        return dict(response.json()["context_used"])
+
+    boston, sydney = context_used("US", "MA"), context_used("AU", "NSW")
+    # Then Boston is a winter evening in the north, 19:30 on Thanksgiving, Black Friday week
+    assert (boston["season"], boston["hemisphere"], boston["daypart"]) == (
+        "winter",
+        "north",
+        "evening",
+    )
+    assert (boston["hour"], boston["holiday"], boston["retail_event"]) == (
+        19,
+        "thanksgiving_day",
+        "black_friday_week",
+    )
+    # And the same instant is a summer morning in Sydney, in the south
+    assert (sydney["season"], sydney["hemisphere"], sydney["daypart"]) == (
+        "summer",
+        "south",
+        "morning",
+    )
