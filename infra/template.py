@@ -48,6 +48,7 @@ class Route:
     method: str
     path: str
     function: str
+    iam: bool = False  # AWS_IAM authorizer on AWS; the twin has no IAM and serves it open
 
     @property
     def route_key(self) -> str:
@@ -166,7 +167,8 @@ def _function(
         event_props = event.get("Properties", {})
         if event["Type"] == "HttpApi":
             method = str(event_props.get("Method", "ANY")).upper()
-            routes.append(Route(method, event_props["Path"], logical_id))
+            iam = event_props.get("Auth", {}).get("Authorizer") == "AWS_IAM"
+            routes.append(Route(method, event_props["Path"], logical_id, iam))
         elif event["Type"] in ("Schedule", "ScheduleV2"):
             schedules.append(str(resolver.resolve(event_props["Schedule"])))
     return FunctionSpec(

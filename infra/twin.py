@@ -73,7 +73,8 @@ class Twin:
         self.log(f"local twin on http://127.0.0.1:{self.port} (AWS: moto on :{self._aws_port})")
         self.log(f"  API docs: http://127.0.0.1:{self.port}/docs (OpenAPI: /openapi.json)")
         for route in self.stack.template.routes:
-            self.log(f"  {route.route_key:<40} -> {route.function}")
+            iam = "  (IAM on AWS; open here)" if route.iam else ""
+            self.log(f"  {route.route_key:<50} -> {route.function}{iam}")
         for logical_id, expressions in self.stack.schedules().items():
             self.log(
                 f"  schedule {', '.join(expressions)} -> {logical_id} "

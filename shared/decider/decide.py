@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from decider.enrichment import enrich
+from decider.errors import InvalidRequest
 from decider.featurize import DecisionFeatures
 from decider.model_cache import ModelCache
 from decider.policy import sample, uniform
@@ -38,8 +39,14 @@ class Decider:
         actions = request.allowed_actions()
         context_used = enrich(request.context, now)
         features = DecisionFeatures.of(request, context_used, actions)
+        served = self.models.model(request.decision_point, now)
+        limit = served.settings.max_actions
+        if len(request.actions) > limit:
+            raise InvalidRequest(
+                f"decision point {request.decision_point!r} takes at most {limit} actions",
+                field="actions",
+            )
         if request.consent:
-            served = self.models.model(request.decision_point, now)
             version = served.version
             pmf = served.policy.pmf(features) if served.policy else uniform(len(actions))
             chosen = sample(pmf, event_id)

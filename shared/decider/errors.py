@@ -28,3 +28,8 @@ class DuplicateEvent(DeciderError):
 class PayloadTooLarge(DeciderError):
     status = 413
     code = "payload_too_large"
+
+
+class UnknownDecisionPoint(DeciderError):
+    status = 404
+    code = "unknown_decision_point"

@@ -6,11 +6,12 @@ import hashlib
 import logging
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from decider.policy import Policy
 from decider.records import CurrentModel, ModelStore, Registry
+from decider.schemas import DecisionPointSettings
 
 log = logging.getLogger(__name__)
 
@@ -20,6 +21,7 @@ class ServedModel:
     version: int | None
     policy: Policy | None
     checked_at: float
+    settings: DecisionPointSettings = field(default_factory=DecisionPointSettings)
 
 
 class ModelCache:
@@ -50,7 +52,9 @@ class ModelCache:
             current = self._registry.current(decision_point)
             if current is None:
                 self._registry.register(decision_point, now)
-            elif current.version is not None and current.version != served.version:
+                return served
+            served.settings = current.settings
+            if current.version is not None and current.version != served.version:
                 policy = self._load(current)
                 served.version, served.policy = current.version, policy
         except Exception:

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Literal, Protocol
 
 from decider.featurize import DecisionFeatures
+from decider.schemas import DecisionPointSettings
 
 RewardStatus = Literal["recorded", "duplicate", "late"]
 ActivateStatus = Literal["activated", "already_active"]
@@ -42,6 +43,7 @@ class CurrentModel:
     model_key: str | None
     watermark: datetime | None
     model_sha256: str | None = None
+    settings: DecisionPointSettings = field(default_factory=DecisionPointSettings)
 
 
 @dataclass(frozen=True)
@@ -107,6 +109,11 @@ class Registry(Protocol):
         """Move the watermark without a new version (a window with nothing to learn)."""
 
     def versions(self, decision_point: str) -> list[ModelVersion]: ...
+
+    def configure(
+        self, decision_point: str, settings: DecisionPointSettings, now: datetime
+    ) -> None:
+        """Store a decision point's settings (registering it if new)."""
 
 
 class StaleModel(Exception):

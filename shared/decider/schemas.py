@@ -20,7 +20,8 @@ from pydantic import (
     field_validator,
 )
 
-MAX_ACTIONS = 50
+MAX_ACTIONS = 200  # the most any decision point may allow; each allows 50 unless set higher
+DEFAULT_MAX_ACTIONS = 50
 MAX_FEATURES = 64
 MAX_LIST_ITEMS = 64
 
@@ -233,6 +234,15 @@ class RewardResponse(BaseModel):
 class ActivateResponse(BaseModel):
     event_id: str
     status: Literal["activated", "already_active"]
+
+
+class DecisionPointSettings(Strict):
+    """What can be set per decision point (PUT /decision-points/{decision_point}/settings)."""
+
+    max_actions: Annotated[int, Field(strict=True, ge=1, le=MAX_ACTIONS)] = Field(
+        default=DEFAULT_MAX_ACTIONS,
+        description=f"Most actions a decide request may carry (default {DEFAULT_MAX_ACTIONS}).",
+    )
 
 
 class ErrorBody(BaseModel):

@@ -68,3 +68,7 @@ class PersonalizerSettings(DecideSettings):
 
 class RetrainSettings(StackSettings):
     pass
+
+
+class AdminSettings(StackSettings):
+    pass

@@ -177,7 +177,14 @@ def test_an_unknown_event_is_a_404_resource_not_found(stack: LocalStack, operati
 
 REFUSED_RANKS: dict[str, tuple[dict[str, Any], str]] = {
     "no actions": ({"contextFeatures": []}, "actions"),
-    "51 actions": (rank_body(actions=[{"id": str(i)} for i in range(51)]), "actions"),
+    "51 actions (the default limit)": (
+        rank_body(actions=[{"id": str(i)} for i in range(51)], excludedActions=[]),
+        "actions",
+    ),
+    "201 actions (the most any decision point allows)": (
+        rank_body(actions=[{"id": str(i)} for i in range(201)], excludedActions=[]),
+        "actions",
+    ),
     "duplicate action ids": (rank_body(actions=[{"id": "a"}, {"id": "a"}]), "actions"),
     "every action excluded": (
         rank_body(excludedActions=["NewsArticle", "SportsArticle", "EntertainmentArticle"]),

@@ -10,6 +10,7 @@ from typing import Any, TypeVar
 import boto3
 import pytest
 from decider.settings import (
+    AdminSettings,
     DecideSettings,
     PersonalizerSettings,
     RetrainSettings,
@@ -37,6 +38,7 @@ SETTINGS: dict[str, type[StackSettings]] = {
     "RewardFunction": RewardSettings,
     "RetrainFunction": RetrainSettings,
     "PersonalizerFunction": PersonalizerSettings,
+    "AdminFunction": AdminSettings,
 }
 
 

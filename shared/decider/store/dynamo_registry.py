@@ -6,6 +6,7 @@ from datetime import datetime
 from typing import Any
 
 from decider.records import CurrentModel, ModelVersion, StaleModel, iso, parse_iso
+from decider.schemas import DecisionPointSettings
 from decider.store.aws import AwsStore
 
 CURRENT = "current"
@@ -36,6 +37,9 @@ class DynamoRegistry(AwsStore):
             model_key=item["model_key"]["S"] if "model_key" in item else None,
             watermark=parse_iso(item["watermark"]["S"]) if "watermark" in item else None,
             model_sha256=item["model_sha256"]["S"] if "model_sha256" in item else None,
+            settings=DecisionPointSettings.model_validate_json(item["settings"]["S"])
+            if "settings" in item
+            else DecisionPointSettings(),
         )
 
     def register(self, decision_point: str, now: datetime) -> None:
@@ -44,6 +48,20 @@ class DynamoRegistry(AwsStore):
             Key=_key(decision_point, CURRENT),
             UpdateExpression="SET registered_at = if_not_exists(registered_at, :now)",
             ExpressionAttributeValues={":now": {"S": iso(now)}},
+        )
+
+    def configure(
+        self, decision_point: str, settings: DecisionPointSettings, now: datetime
+    ) -> None:
+        self.client.update_item(
+            TableName=self._table,
+            Key=_key(decision_point, CURRENT),
+            UpdateExpression="SET settings = :settings, "
+            "registered_at = if_not_exists(registered_at, :now)",
+            ExpressionAttributeValues={
+                ":settings": {"S": settings.model_dump_json()},
+                ":now": {"S": iso(now)},
+            },
         )
 
     def decision_points(self) -> list[str]:

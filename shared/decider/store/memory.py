@@ -17,6 +17,7 @@ from decider.records import (
     RewardStatus,
     StaleModel,
 )
+from decider.schemas import DecisionPointSettings
 
 
 class MemoryDecisionLog:
@@ -102,6 +103,14 @@ class MemoryRegistry:
     def register(self, decision_point: str, now: datetime) -> None:
         self.pointers.setdefault(decision_point, CurrentModel(decision_point, None, None, None))
 
+    def configure(
+        self, decision_point: str, settings: DecisionPointSettings, now: datetime
+    ) -> None:
+        current = self.pointers.get(decision_point) or CurrentModel(
+            decision_point, None, None, None
+        )
+        self.pointers[decision_point] = dataclasses.replace(current, settings=settings)
+
     def decision_points(self) -> list[str]:
         return sorted(self.pointers)
 
@@ -114,6 +123,7 @@ class MemoryRegistry:
             version.model_key,
             version.watermark,
             version.model_sha256,
+            self.pointers.get(version.decision_point, CurrentModel("", None, None, None)).settings,
         )
 
     def advance(
