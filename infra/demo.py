@@ -100,7 +100,7 @@ def run_round(client: Client, number: int, size: int, stream: Any, rng: random.R
 
 
 def retrain(client: Client) -> dict[str, Any]:
-    time.sleep(REWARD_WAIT_SECONDS + 1.2)  # let this round's rewards settle
+    time.sleep(REWARD_WAIT_SECONDS + 3.3)  # the reward wait and retrain's 3 s settle margin
     reports = client.post("/_local/schedules/RetrainFunction")["reports"]
     report: dict[str, Any] = next(r for r in reports if r["decision_point"] == DECISION_POINT)
     candidate = report.get("evaluation", {}).get("candidate", {})

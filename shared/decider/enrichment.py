@@ -13,7 +13,7 @@ from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
 from decider.device import device_of
-from decider.geo import TROPIC, Place, hemisphere_of, locate
+from decider.geo import TROPIC, Place, hemisphere_of, locate, zone_latitude
 from decider.occasions import occasions
 from decider.schemas import Context, Geo
 
@@ -39,6 +39,9 @@ def enrich(context: Context, now: datetime) -> ContextUsed:
     local = instant.astimezone(ZoneInfo(timezone)) if timezone else instant
     lat = geo.lat if geo.lat is not None else place.lat
     hemisphere = hemisphere_of(geo.lat) if geo.lat is not None else place.hemisphere
+    if lat is None and geo.timezone:  # a time zone alone still tells where on Earth
+        lat = zone_latitude(geo.timezone)
+        hemisphere = hemisphere_of(lat) if lat is not None else None
 
     used: ContextUsed = {}
     if hemisphere:

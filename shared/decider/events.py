@@ -13,7 +13,12 @@ DEFAULT_REWARD_ID = "-"
 
 
 def record_reward(
-    log: DecisionLog, event_id: str, reward: RewardRequest, loop: LoopSettings, now: datetime
+    log: DecisionLog,
+    event_id: str,
+    reward: RewardRequest,
+    loop: LoopSettings,
+    now: datetime,
+    activate: bool = False,
 ) -> RewardResponse:
     status = log.record_reward(
         event_id,
@@ -21,6 +26,7 @@ def record_reward(
         reward.reward_id or DEFAULT_REWARD_ID,
         on_time_since=now - loop.reward_wait,
         aggregation=loop.aggregation,
+        activate=activate,
     )
     return RewardResponse(event_id=event_id, status=status)
 

@@ -94,7 +94,7 @@ def to_vw_json(features: DecisionFeatures, label: Label | None = None) -> str:
     }
     example.update({name: ns for name, ns in namespaces.items() if ns})
     example["_multi"] = [
-        {"a": namespace(action_features), "i": {f"id={action_id}": 1}}
+        {"a": namespace(action_features), "i": {f"id={escape_value(action_id)}": 1}}
         for action_id, action_features in features.actions
     ]
     return json.dumps(example, ensure_ascii=False, allow_nan=False)
@@ -113,14 +113,19 @@ def namespace(raw: RawFeatures, *, categorical_numbers: bool = False) -> dict[st
             out[key] = float(value)
         elif isinstance(value, list):
             for item in value:
-                out[f"{key}={item}"] = 1.0
+                out[f"{key}={escape_value(item)}"] = 1.0
         else:
-            out[f"{key}={value}"] = 1.0
+            out[f"{key}={escape_value(str(value))}"] = 1.0
     return out
 
 
 def escape_name(name: str) -> str:
-    """Injective: names never hold a raw ``=`` (the value separator) or a leading ``_``
-    (VW's JSON parser reserves those keys)."""
-    escaped = name.replace("%", "%25").replace("=", "%3D")
+    """Injective: names never hold a raw ``=`` (the value separator), a leading ``_`` (VW's
+    JSON parser reserves those keys) or a NUL (where VW's parser cuts a string short)."""
+    escaped = escape_value(name).replace("=", "%3D")
     return "%5F" + escaped[1:] if escaped.startswith("_") else escaped
+
+
+def escape_value(value: str) -> str:
+    """Injective, and free of NUL, which VW's JSON parser takes for the end of the string."""
+    return value.replace("%", "%25").replace("\0", "%00")

@@ -58,6 +58,11 @@ def locate(country: str, region: str | None, on: date) -> Place:
     )
 
 
+def zone_latitude(timezone: str) -> float | None:
+    """The latitude of a time zone's principal location, when zone.tab lists the zone."""
+    return next((zone.lat for zone in _all_zones() if zone.timezone == timezone), None)
+
+
 def hemisphere_of(lat: float) -> str:
     return "south" if lat < 0 else "north"
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import shlex
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -68,4 +69,6 @@ class ModelCache:
         blob = self._store.get(current.model_key)
         if current.model_sha256 and hashlib.sha256(blob).hexdigest() != current.model_sha256:
             raise ValueError(f"model blob {current.model_key} does not match its digest")
-        return Policy(self._exploration, model=blob)
+        # Load with the arguments the model was trained with: VW cannot read it under others.
+        exploration = shlex.split(current.exploration) if current.exploration else self._exploration
+        return Policy(exploration, model=blob)

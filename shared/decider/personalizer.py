@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
 from pydantic.alias_generators import to_camel
 
 from decider import events, schemas
@@ -75,7 +75,11 @@ class PersonalizerRankResponse(BaseModel):
 
 
 class PersonalizerRewardRequest(_Shape):
-    value: Annotated[float, Field(strict=True, ge=-1, le=1, allow_inf_nan=False)]
+    value: Annotated[
+        float,
+        Field(strict=True, ge=-1, le=1, allow_inf_nan=False),
+        AfterValidator(schemas.storable_reward),
+    ]
 
 
 class PersonalizerError(BaseModel):
@@ -249,10 +253,9 @@ def reward(
     # Personalizer has no reward ids. Under earliest a repeat changes nothing either way.
     reward_id = new_reward_id() if loop.aggregation == "sum" else None
     body = schemas.RewardRequest(value=request.value, reward_id=reward_id)
-    recorded = events.record_reward(log, event_id, body, loop, now)
-    if recorded.status == "recorded":
-        events.activate(log, event_id)
-    return recorded
+    # One conditional write stores the reward and activates: a retried call cannot leave one
+    # without the other.
+    return events.record_reward(log, event_id, body, loop, now, activate=True)
 
 
 def error_body(

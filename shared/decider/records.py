@@ -43,6 +43,7 @@ class CurrentModel:
     model_key: str | None
     watermark: datetime | None
     model_sha256: str | None = None
+    exploration: str | None = None  # the VW exploration arguments the model was trained with
     settings: DecisionPointSettings = field(default_factory=DecisionPointSettings)
 
 
@@ -57,6 +58,7 @@ class ModelVersion:
     trained_at: datetime
     decisions_learned: int
     evaluation_json: str
+    exploration: str = ""
 
 
 class DecisionLog(Protocol):
@@ -71,9 +73,11 @@ class DecisionLog(Protocol):
         *,
         on_time_since: datetime,
         aggregation: Aggregation,
+        activate: bool = False,
     ) -> RewardStatus:
         """Store a reward; it is learned only when the decision was made at or after
-        ``on_time_since``. Raises UnknownEvent."""
+        ``on_time_since``. With ``activate``, the same write activates the decision.
+        Raises UnknownEvent."""
 
     def activate(self, event_id: str) -> ActivateStatus:
         """Mark a deferred decision as shown. Raises UnknownEvent."""

@@ -66,6 +66,26 @@ def _iso_text(value: Any) -> Any:
     return value
 
 
+def _plausible(instant: datetime) -> datetime:
+    # Far-off years overflow local-time and holiday arithmetic; no visit happens then anyway.
+    if not 2000 <= instant.year <= 2100:
+        raise ValueError("a timestamp must be between the years 2000 and 2100")
+    return instant
+
+
+def storable_reward(value: float) -> float:
+    # DynamoDB numbers stop at 1e-130; a reward that small is no reward.
+    return 0.0 if abs(value) < 1e-100 else value
+
+
+def _within_limit(features: dict[str, Any]) -> dict[str, Any]:
+    # Each list item is a feature too: it is crossed with every action like any other.
+    count = sum(len(v) if isinstance(v, list) else 1 for v in features.values() if v is not None)
+    if count > MAX_FEATURES:
+        raise ValueError(f"at most {MAX_FEATURES} features, counting each list item")
+    return features
+
+
 def _unicode(text: str) -> str:
     # Lone surrogates cannot be stored or parsed; UnicodeEncodeError is a ValueError: a 400.
     text.encode()
@@ -76,7 +96,9 @@ FeatureName = Annotated[str, Field(min_length=1, max_length=128)]
 FeatureValue = Annotated[
     Any, BeforeValidator(_feature_value), WithJsonSchema(_FEATURE_VALUE_SCHEMA)
 ]
-Features = Annotated[dict[FeatureName, FeatureValue], Field(max_length=MAX_FEATURES)]
+Features = Annotated[
+    dict[FeatureName, FeatureValue], Field(max_length=MAX_FEATURES), AfterValidator(_within_limit)
+]
 
 # Event ids travel in URL paths (/events/{event_id}/reward), so they are URL-safe.
 EventId = Annotated[str, Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9._:~-]+$")]
@@ -140,7 +162,9 @@ class Device(Strict):
 
 
 class Context(Strict):
-    timestamp: Annotated[AwareDatetime, BeforeValidator(_iso_text)] | None = None
+    timestamp: (
+        Annotated[AwareDatetime, BeforeValidator(_iso_text), AfterValidator(_plausible)] | None
+    ) = None
     season: Season | None = None
     geo: Geo | None = None
     device: Device | None = None
@@ -169,6 +193,16 @@ class DecideRequest(Strict):
         default_factory=list
     )
     defer_activation: StrictBool = False
+    explain: StrictBool = Field(
+        default=False, description="Per-decision explanations are not built yet: true is a 400."
+    )
+
+    @field_validator("explain")
+    @classmethod
+    def _no_explanations_yet(cls, explain: bool) -> bool:
+        if explain:
+            raise ValueError("explanations are not available yet; send false or leave it out")
+        return explain
 
     @field_validator("actions")
     @classmethod
@@ -218,7 +252,11 @@ class RewardRequest(Strict):
     )
 
     # A JSON number, as the schema says: lax pydantic would record `false` or "1" as a reward.
-    value: Annotated[float, Field(strict=True, allow_inf_nan=False, ge=-1e6, le=1e6)]
+    value: Annotated[
+        float,
+        Field(strict=True, allow_inf_nan=False, ge=-1e6, le=1e6),
+        AfterValidator(storable_reward),
+    ]
     reward_id: Annotated[str, Field(min_length=1, max_length=128)] | None = Field(
         default=None,
         description="Idempotency key, e.g. the order id. Without it, a second reward for the "

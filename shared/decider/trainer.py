@@ -16,8 +16,11 @@ from decider.settings import LoopSettings
 
 logger = logging.getLogger(__name__)
 
-# Rewards may be stamped by a clock slightly behind retrain's; settle a little later to be safe.
-CLOCK_SKEW = timedelta(seconds=1)
+# Settle a little after the reward wait: rewards stamped by a slightly slower clock, and the
+# time-ordered index (eventually consistent) catching up with the last on-time rewards.
+CLOCK_SKEW = timedelta(seconds=3)
+# About 25 s of learning at typical sizes; far inside the function's 900 s even for big ones.
+MAX_DECISIONS_PER_RUN = 50_000
 
 
 def retrain(
@@ -28,9 +31,13 @@ def retrain(
     registry: Registry,
     loop: LoopSettings,
     now: datetime,
+    limit: int | None = None,
 ) -> RetrainReport:
-    """Learn the window (watermark, now - reward wait]. The watermark moves only together with
-    the stored version, so a run that fails midway is redone whole by the next run."""
+    """Learn the window (watermark, now - reward wait - margin]. The watermark moves only
+    together with the stored version, so a run that fails midway is redone whole by the next
+    run; a window of more than ``limit`` decisions is cut where the time changes, and the next
+    run goes on from there, so that one run always fits in the function's time limit."""
+    limit = limit or MAX_DECISIONS_PER_RUN
     current = registry.current(decision_point)
     version = current.version if current else None
     since = current.watermark if current else None
@@ -45,12 +52,29 @@ def retrain(
             decisions_learned=0,
         )
 
-    model = store.get(current.model_key) if current and current.model_key else None
+    exploration = " ".join(loop.exploration)
+    model = None
+    if current and current.model_key:
+        if current.exploration in (None, exploration):
+            model = store.get(current.model_key)
+        else:  # VW cannot continue a model under other exploration: a new lineage starts
+            logger.warning(
+                "%s: exploration changed from %r to %r; training a new model",
+                decision_point,
+                current.exploration,
+                exploration,
+            )
     policy = Policy(loop.exploration, model=model)
     evaluation = Evaluation()
     seen = learned = 0
+    last_at: datetime | None = None
     for record in log.settled(decision_point, since, until):
+        if seen >= limit and record.decided_at != last_at:
+            until = last_at or until  # the rest of the window is the next run's
+            report["window_end"] = until
+            break
         seen += 1
+        last_at = record.decided_at
         if not (record.learnable and record.activated):
             continue
         reward = record.reward if record.reward is not None else loop.default_reward
@@ -77,6 +101,7 @@ def retrain(
             version=next_version,
             model_key=store.put(decision_point, next_version, blob),
             model_sha256=hashlib.sha256(blob).hexdigest(),
+            exploration=exploration,
             window_start=since,
             watermark=until,
             trained_at=now,

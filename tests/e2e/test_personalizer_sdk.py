@@ -70,19 +70,26 @@ def test_the_sdk_ranks_rewards_and_activates_and_the_next_retrain_learns_it(
     # And one the page never shows: deferred, never activated, never learned
     client.rank(RankRequest(context_features=CONTEXT, actions=ACTIONS, defer_activation=True))
 
-    # When the SDK rewards it and activates it (each a 204, which the SDK checks)
-    client.events.reward(event_id, 1.0)
-    client.events.activate(event_id)
+    # And one shown but never converted: activated through the SDK, never rewarded
+    shown = client.rank(
+        RankRequest(context_features=CONTEXT, actions=ACTIONS, defer_activation=True)
+    )
 
-    # And the reward wait (1 s, plus retrain's 1 s margin) passes and retrain runs
-    time.sleep(2.5)
+    # When the SDK activates the first and rewards it, and activates the third (each a 204)
+    client.events.activate(event_id)
+    client.events.reward(event_id, 1.0)
+    client.events.activate(shown.event_id)
+
+    # And the reward wait (1 s, plus retrain's 3 s margin) passes and retrain runs
+    time.sleep(4.5)
     fired = twin.request("POST", "/_local/schedules/RetrainFunction")
     assert fired.status == 200, fired.body
     report = next(r for r in fired.body["reports"] if r["decision_point"] == "personalizer")
 
-    # Then the activated decision, made through the SDK, is what version 1 learned
+    # Then the two activated decisions, made through the SDK, are what version 1 learned
+    # (the third only because the SDK's activate reached it: it has no reward)
     assert (report["status"], report["model_version"]) == ("trained", "1"), report
-    assert (report["decisions_seen"], report["decisions_learned"]) == (2, 1)
+    assert (report["decisions_seen"], report["decisions_learned"]) == (3, 2)
     # And the SDK keeps ranking, now from that model
     again = client.rank(RankRequest(context_features=CONTEXT, actions=ACTIONS))
     assert {action.id for action in again.ranking} == {"pasta", "ice-cream", "juice"}

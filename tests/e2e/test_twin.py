@@ -141,7 +141,7 @@ def test_the_twin_decides_learns_and_serves_the_new_model(twin: RunningTwin) -> 
     rewarded = twin.post(f"/events/{first.body['event_id']}/reward", {"value": 1.0})
     assert rewarded.status == 200, rewarded.body
     assert rewarded.body == {"event_id": first.body["event_id"], "status": "recorded"}
-    time.sleep(2.5)  # the twin runs on real time
+    time.sleep(4.5)  # the twin runs on real time: the 1 s wait and the 3 s settle margin
 
     # And retrain's schedule is fired by hand
     fired = twin.request("POST", "/_local/schedules/RetrainFunction")

@@ -293,3 +293,14 @@ def test_the_demo_shops_cities_are_placed_from_country_and_region(city: City) ->
 def test_a_region_without_a_country_is_shown_nowhere_and_breaks_nothing() -> None:
     used = enrich(context(timestamp="2026-03-15T12:00:00Z", geo={"region": "MA"}), SERVER_NOW)
     assert used == {}
+
+
+def test_a_time_zone_alone_gives_hemisphere_and_season() -> None:
+    geo = {"timezone": "Australia/Sydney"}
+    used = enrich(context(timestamp=THANKSGIVING_EVENING_IN_BOSTON, geo=geo), SERVER_NOW)
+    assert (used["hemisphere"], used["season"], used["daypart"]) == ("south", "summer", "morning")
+
+
+def test_a_timestamp_beyond_the_plausible_years_is_refused() -> None:
+    with pytest.raises(ValueError, match="between the years"):
+        context(timestamp="9999-12-31T20:00:00Z", geo={"country": "US", "region": "MA"})

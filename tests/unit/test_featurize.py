@@ -7,7 +7,14 @@ import re
 from typing import Any
 
 import vowpal_wabbit_next as vw
-from decider.featurize import DecisionFeatures, Label, escape_name, namespace, to_vw_json
+from decider.featurize import (
+    DecisionFeatures,
+    Label,
+    escape_name,
+    escape_value,
+    namespace,
+    to_vw_json,
+)
 from decider.policy import vw_args
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -54,7 +61,7 @@ def test_any_string_value_is_exactly_one_feature_holding_it_verbatim(name: str, 
     # Then it is one categorical feature, and the value comes back unchanged after the name
     assert list(features.values()) == [1.0]
     (key,) = features
-    assert split_key(key) == (escape_name(name), value)
+    assert split_key(key) == (escape_name(name), escape_value(value))
 
 
 @given(name=names)
@@ -123,7 +130,7 @@ def test_vw_json_has_only_our_namespaces_whatever_the_values(features: DecisionF
     assert example.get("c", {}) == namespace(features.context, categorical_numbers=True)
     assert len(example["_multi"]) == len(features.actions)
     for (action_id, action_features), line in zip(features.actions, example["_multi"], strict=True):
-        assert line == {"a": namespace(action_features), "i": {f"id={action_id}": 1}}
+        assert line == {"a": namespace(action_features), "i": {f"id={escape_value(action_id)}": 1}}
     for ns in [example.get(n, {}) for n in "cxp"] + [ln["a"] for ln in example["_multi"]]:
         assert not any(key.startswith("_") for key in ns)
 
@@ -167,7 +174,8 @@ def test_lists_are_sets(name: str, items: list[str], data: st.DataObject) -> Non
     )
     # Then the features are the same: one per distinct item
     assert namespace({name: items}) == namespace({name: shuffled})
-    assert namespace({name: items}) == {f"{escape_name(name)}={item}": 1.0 for item in set(items)}
+    expected = {f"{escape_name(name)}={escape_value(item)}": 1.0 for item in set(items)}
+    assert namespace({name: items}) == expected
 
 
 @given(value=nasty_text)
@@ -178,10 +186,11 @@ def test_namespaces_keep_same_named_features_apart(value: str) -> None:
         context=same, custom=same, profile=same, actions=[(value, {"id": value, **same})]
     )
     example = json.loads(to_vw_json(features))
-    key = f"k={value}"
+    key = f"k={escape_value(value)}"
     # Then each lives in its own namespace, and the action id never mixes with action features
     assert example["c"] == example["x"] == example["p"] == {key: 1.0}
-    assert example["_multi"] == [{"a": {key: 1.0, f"id={value}": 1.0}, "i": {f"id={value}": 1}}]
+    escaped = escape_value(value)
+    assert example["_multi"] == [{"a": {key: 1.0, f"id={escaped}": 1.0}, "i": {f"id={escaped}": 1}}]
 
 
 # --- VW's own parser -----------------------------------------------------------------------------
@@ -213,12 +222,12 @@ def test_vw_keeps_a_value_with_pipes_colons_and_spaces_as_one_feature() -> None:
     )
     found = learned_feature_names(features)
     # Then VW saw each value verbatim, as one feature, in its own namespace
-    assert single(found, "x") == {f"x^referrer={value}"}
+    assert single(found, "x") == {f"x^referrer={escape_value(value)}"}
     assert single(found, "c") == {"c^season=winter"}
     assert single(found, "p") == {"p^%5Fsegment=returning"}
     assert single(found, "a") == {"a^category=outer wear|x:1"}
     assert single(found, "i") == {"i^id=coat"}
-    assert f"x^referrer={value}*a^category=outer wear|x:1" in found
+    assert f"x^referrer={escape_value(value)}*a^category=outer wear|x:1" in found
 
 
 def test_vw_keeps_same_named_features_of_each_namespace_apart() -> None:
@@ -239,7 +248,9 @@ def test_vw_keeps_same_named_features_of_each_namespace_apart() -> None:
 
 vw_safe_text = st.text(
     alphabet=st.one_of(
-        st.sampled_from("|: =%_\"'\\,;#éß雪🙂"),
+        st.sampled_from("|: =%_\"'\\,;#éß雪🙂\0"),
+        # Line breaks would split VW's readable model, which this test reads line by line; NUL,
+        # where VW's JSON parser cuts a string short, is sampled above.
         st.characters(exclude_categories=("Cs", "Cc", "Zl", "Zp")),
     ),
     min_size=1,
@@ -253,7 +264,7 @@ def test_vw_sees_any_value_verbatim_as_one_feature(name: str, value: str) -> Non
     features = DecisionFeatures(
         context={}, custom={name: value}, profile={}, actions=[("coat", {}), ("hat", {})]
     )
-    key = f"x^{escape_name(name)}={value}"
+    key = f"x^{escape_name(name)}={escape_value(value)}"
     # Then the namespace holds that one feature (and its interaction with the chosen action)
     found = learned_feature_names(features)
     assert {n for n in found if n.startswith("x^")} == {key, f"{key}*i^id=coat"}
@@ -273,3 +284,14 @@ def test_decision_features_json_is_compact_unicode() -> None:
     assert "雪|:" in text
     loaded: Any = json.loads(text)
     assert loaded["actions"] == [["coat", {"p": 1.5}]]
+
+
+def test_vw_keeps_values_apart_that_differ_only_after_a_nul() -> None:
+    # Given two values VW's JSON parser would cut short at the NUL, and an action id with one
+    features = DecisionFeatures(
+        context={}, custom={"k": "x\0y", "j": "x\0z"}, profile={}, actions=[("a\0b", {})]
+    )
+    found = learned_feature_names(features)
+    # Then each is still its own feature, whole
+    assert single(found, "x") == {"x^k=x%00y", "x^j=x%00z"}
+    assert single(found, "i") == {"i^id=a%00b"}

@@ -462,3 +462,55 @@ def test_a_retrain_that_another_one_beat_raises_stale_model(would: str) -> None:
     current = shop.registry.current(DP)
     assert current is not None and current.version == 2
     assert current.watermark == winner_at - WAIT - CLOCK_SKEW
+
+
+# --- bounded runs and exploration lineage ----------------------------------------------------
+
+
+def test_a_window_bigger_than_one_run_is_learned_over_several_runs_without_a_gap(
+    recording_policy: list[tuple[str, Label]],
+) -> None:
+    # Given 7 decisions, two of them at the same instant, and runs of at most 3 decisions
+    shop = Shop()
+    for step in range(6):
+        shop.decide(2 if step == 2 else 1)
+        shop.clock.move_to(shop.clock() + timedelta(seconds=1))
+    at = shop.settle_after(shop.clock())
+    # When retrain runs until nothing is left
+    reports = [
+        retrain(
+            DP,
+            log=shop.log,
+            store=shop.store,
+            registry=shop.registry,
+            loop=shop.loop,
+            now=at,
+            limit=3,
+        )
+        for _ in range(4)
+    ]
+    # Then every decision was learned exactly once, and a run never split an instant
+    assert sorted(learned_ids(recording_policy)) == sorted(shop.log.records)
+    assert [r.decisions_learned for r in reports] == [4, 3, 0, 0]  # the 2 at one instant together
+    assert reports[-1].status == "not_settled"
+
+
+def test_a_change_of_exploration_starts_a_new_model_and_decide_loads_each_as_trained() -> None:
+    # Given version 1 trained with epsilon-greedy
+    shop = Shop()
+    shop.decide(5)
+    shop.clock.move_to(shop.settle_after(shop.clock()))
+    assert shop.retrain().model_version == "1"
+    assert shop.registry.current(DP).exploration == "--epsilon 0.2"  # type: ignore[union-attr]
+    # When the operator switches to an exploration VW cannot continue epsilon's model with
+    shop.loop = shop.loop.model_copy(update={"exploration": ["--cover", "3"]})
+    shop.decide(5)
+    shop.clock.move_to(shop.settle_after(shop.clock()))
+    report = shop.retrain()
+    # Then version 2 is a new model, recorded with its own arguments
+    assert (report.status, report.model_version, report.decisions_learned) == ("trained", "2", 5)
+    assert shop.registry.current(DP).exploration == "--cover 3"  # type: ignore[union-attr]
+    # And a decide configured with the old arguments still loads and serves version 2
+    served = shop.decider.models.model(DP, shop.clock())
+    assert served.version == 2
+    assert served.policy is not None

@@ -20,8 +20,8 @@ from decider.records import (
 from decider.store.aws import AwsStore
 
 _REWARD_UPDATE = {
-    "earliest": "SET reward = if_not_exists(reward, :value) ADD reward_ids :reward_ids",
-    "sum": "ADD reward :value, reward_ids :reward_ids",
+    "earliest": "SET reward = if_not_exists(reward, :value){activate} ADD reward_ids :reward_ids",
+    "sum": "ADD reward :value, reward_ids :reward_ids{activate_set}",
 }
 
 
@@ -53,6 +53,7 @@ class DynamoDecisionLog(AwsStore):
         *,
         on_time_since: datetime,
         aggregation: Aggregation,
+        activate: bool = False,
     ) -> RewardStatus:
         values = {
             ":value": {"N": repr(value)},
@@ -63,10 +64,17 @@ class DynamoDecisionLog(AwsStore):
             self.client.update_item(
                 TableName=self._table,
                 Key={"event_id": {"S": event_id}},
-                UpdateExpression=_REWARD_UPDATE[aggregation],
+                UpdateExpression=_REWARD_UPDATE[aggregation].format(
+                    activate=", activated = :yes" if activate else "",
+                    activate_set=" SET activated = :yes" if activate else "",
+                ),
                 ConditionExpression="attribute_exists(event_id) AND "
                 "NOT contains(reward_ids, :reward_id) AND decided_at >= :since",
-                ExpressionAttributeValues={**values, ":since": {"S": iso(on_time_since)}},
+                ExpressionAttributeValues={
+                    **values,
+                    ":since": {"S": iso(on_time_since)},
+                    **({":yes": {"BOOL": True}} if activate else {}),
+                },
                 ReturnValuesOnConditionCheckFailure="ALL_OLD",
             )
             return "recorded"

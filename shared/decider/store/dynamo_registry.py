@@ -37,6 +37,7 @@ class DynamoRegistry(AwsStore):
             model_key=item["model_key"]["S"] if "model_key" in item else None,
             watermark=parse_iso(item["watermark"]["S"]) if "watermark" in item else None,
             model_sha256=item["model_sha256"]["S"] if "model_sha256" in item else None,
+            exploration=item["exploration"]["S"] if "exploration" in item else None,
             settings=DecisionPointSettings.model_validate_json(item["settings"]["S"])
             if "settings" in item
             else DecisionPointSettings(),
@@ -86,6 +87,7 @@ class DynamoRegistry(AwsStore):
             "version": {"N": str(version.version)},
             "model_key": {"S": version.model_key},
             "model_sha256": {"S": version.model_sha256},
+            "exploration": {"S": version.exploration},
             "watermark": {"S": iso(version.watermark)},
             "trained_at": {"S": iso(version.trained_at)},
             "decisions_learned": {"N": str(version.decisions_learned)},
@@ -108,13 +110,15 @@ class DynamoRegistry(AwsStore):
                             "TableName": self._table,
                             "Key": _key(version.decision_point, CURRENT),
                             "UpdateExpression": "SET version = :version, model_key = :key, "
-                            "model_sha256 = :sha, watermark = :watermark",
+                            "model_sha256 = :sha, watermark = :watermark, "
+                            "exploration = :exploration",
                             **_expecting(
                                 expected_version,
                                 {
                                     ":version": {"N": str(version.version)},
                                     ":key": {"S": version.model_key},
                                     ":sha": {"S": version.model_sha256},
+                                    ":exploration": {"S": version.exploration},
                                     ":watermark": {"S": iso(version.watermark)},
                                 },
                             ),
@@ -170,6 +174,7 @@ def _version(item: dict[str, Any]) -> ModelVersion:
         version=int(item["version"]["N"]),
         model_key=item["model_key"]["S"],
         model_sha256=item["model_sha256"]["S"],
+        exploration=item["exploration"]["S"] if "exploration" in item else "",
         window_start=parse_iso(item["window_start"]["S"]) if "window_start" in item else None,
         watermark=parse_iso(item["watermark"]["S"]),
         trained_at=parse_iso(item["trained_at"]["S"]),

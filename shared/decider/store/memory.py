@@ -39,6 +39,7 @@ class MemoryDecisionLog:
         *,
         on_time_since: datetime,
         aggregation: Aggregation,
+        activate: bool = False,
     ) -> RewardStatus:
         record = self.records.get(event_id)
         if record is None:
@@ -55,7 +56,8 @@ class MemoryDecisionLog:
             reward = value
         else:
             reward = record.reward + value if aggregation == "sum" else record.reward
-        self.records[event_id] = dataclasses.replace(record, reward=reward)
+        activated = record.activated or activate
+        self.records[event_id] = dataclasses.replace(record, reward=reward, activated=activated)
         return "recorded"
 
     def activate(self, event_id: str) -> ActivateStatus:
@@ -123,6 +125,7 @@ class MemoryRegistry:
             version.model_key,
             version.watermark,
             version.model_sha256,
+            version.exploration,
             self.pointers.get(version.decision_point, CurrentModel("", None, None, None)).settings,
         )
 
