@@ -134,7 +134,7 @@ def _describe(detail: dict[str, Any]) -> str:
 
 ERROR_MEANINGS = {
     400: "Invalid input: malformed JSON, or a field that fails validation (named in error.field)",
-    404: "No decision has this event id",
+    404: "Not found: no decision with this event id, or no such decision point",
     409: "The event id is already taken by another decision",
     413: f"The body is larger than {MAX_BODY_BYTES} bytes",
     415: "The body is not sent with content-type: application/json",

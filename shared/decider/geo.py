@@ -60,7 +60,12 @@ def locate(country: str, region: str | None, on: date) -> Place:
 
 def zone_latitude(timezone: str) -> float | None:
     """The latitude of a time zone's principal location, when zone.tab lists the zone."""
-    return next((zone.lat for zone in _all_zones() if zone.timezone == timezone), None)
+    return _latitudes().get(timezone)
+
+
+@cache
+def _latitudes() -> dict[str, float]:
+    return {zone.timezone: zone.lat for zone in _all_zones()}
 
 
 def hemisphere_of(lat: float) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from datetime import datetime
+from functools import cache
 from typing import Annotated, Any, Literal
 from zoneinfo import available_timezones
 
@@ -116,14 +117,9 @@ def _known_timezone(name: str) -> str:
     return name
 
 
+@cache
 def _timezones() -> set[str]:
-    global _TIMEZONES
-    if not _TIMEZONES:
-        _TIMEZONES = available_timezones()
-    return _TIMEZONES
-
-
-_TIMEZONES: set[str] = set()
+    return available_timezones()
 
 
 # The request of DESIGN.md §4, as the OpenAPI document shows it.

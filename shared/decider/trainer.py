@@ -31,13 +31,12 @@ def retrain(
     registry: Registry,
     loop: LoopSettings,
     now: datetime,
-    limit: int | None = None,
+    limit: int = MAX_DECISIONS_PER_RUN,
 ) -> RetrainReport:
     """Learn the window (watermark, now - reward wait - margin]. The watermark moves only
     together with the stored version, so a run that fails midway is redone whole by the next
     run; a window of more than ``limit`` decisions is cut where the time changes, and the next
     run goes on from there, so that one run always fits in the function's time limit."""
-    limit = limit or MAX_DECISIONS_PER_RUN
     current = registry.current(decision_point)
     version = current.version if current else None
     since = current.watermark if current else None
@@ -69,8 +68,8 @@ def retrain(
     seen = learned = 0
     last_at: datetime | None = None
     for record in log.settled(decision_point, since, until):
-        if seen >= limit and record.decided_at != last_at:
-            until = last_at or until  # the rest of the window is the next run's
+        if last_at is not None and seen >= limit and record.decided_at != last_at:
+            until = last_at  # the rest of the window is the next run's
             report["window_end"] = until
             break
         seen += 1
