@@ -28,7 +28,7 @@ from decider.store.memory import MemoryDecisionLog, MemoryModelStore, MemoryRegi
 from decider.trainer import retrain
 from moto import mock_aws
 
-from infra.shop import visitors
+from infra.shops import visitors
 from infra.stack import LocalStack
 
 

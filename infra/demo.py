@@ -1,7 +1,7 @@
 """make demo: a simulated shop sends visitors to the local twin, over HTTP, and learns.
 
 Each round, visitors ask ``POST /decide`` for an offer, convert with a probability that
-depends on their context and the offer (infra/shop.py), and the shop reports each conversion
+depends on their context and the offer (infra/shops.py), and the shop reports each conversion
 to ``POST /events/{event_id}/reward``. After the reward wait the retrain schedule fires, and
 the next round is served by the new model. The table compares, per round, the reward rate of
 what the API chose with uniform random choice and with the best possible choice.
@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from infra.shop import best_probability, conversion_probability, uniform_probability, visitors
+from infra.shops import best_probability, conversion_probability, uniform_probability, visitors
 
 ROOT = Path(__file__).resolve().parent.parent
 DECISION_POINT = "home-hero"
@@ -103,8 +103,12 @@ def retrain(client: Client) -> dict[str, Any]:
     time.sleep(REWARD_WAIT_SECONDS + 3.3)  # the reward wait and retrain's 3 s settle margin
     reports = client.post("/_local/schedules/RetrainFunction")["reports"]
     report: dict[str, Any] = next(r for r in reports if r["decision_point"] == DECISION_POINT)
-    candidate = report.get("evaluation", {}).get("candidate", {})
-    estimate = f", off-policy estimate {candidate['snips']:.3f}" if "snips" in candidate else ""
+    dr = report.get("evaluation", {}).get("candidate", {}).get("dr")
+    estimate = (
+        f", expected reward {dr['value']:.3f} (95% interval {dr['low']:.3f}–{dr['high']:.3f})"
+        if dr
+        else ""
+    )
     print(
         f"  retrain: {report['status']}, model version {report['model_version']}, "
         f"{report['decisions_learned']} decisions learned{estimate}",

@@ -1,4 +1,5 @@
-"""GET and PUT /decision-points/{decision_point}/settings: IAM-protected operator settings."""
+"""Operators' routes under /decision-points/{decision_point}/, IAM-protected: settings and
+the model history."""
 
 from datetime import UTC, datetime
 from typing import Annotated
@@ -9,7 +10,7 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from decider import admin
 from decider.api import http_api, responses
-from decider.schemas import DecisionPointSettings
+from decider.schemas import DecisionPointSettings, ModelHistory
 from decider.settings import AdminSettings
 from decider.store.dynamo_registry import DynamoRegistry
 
@@ -48,6 +49,17 @@ def put_settings(
 ) -> DecisionPointSettings:
     logger.info("settings changed", extra={"decision_point": decision_point, **body.model_dump()})
     return admin.write_settings(registry, decision_point, body, datetime.now(UTC))
+
+
+@app.get(
+    "/decision-points/<decision_point>/models",
+    operation_id="getModelHistory",
+    summary="A decision point's model versions: expected and realized reward",
+    responses=responses("Every version, newest first", 400, 404),
+)
+@tracer.capture_method
+def get_models(decision_point: DecisionPointPath) -> ModelHistory:
+    return admin.model_history(registry, decision_point)
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)

@@ -22,6 +22,7 @@ ContextUsed = dict[str, str | int | bool]
 # 7 weekdays (each crossed with every action) are noise; daypart and weekend carry the signal,
 # and the time zone adds nothing that country, region and local time don't.
 DISPLAY_ONLY = frozenset({"hour", "weekday", "timezone"})
+_MONTHS = ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec")
 _WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 # Solar seasons: the quarter of the year around each solstice and equinox, so that the
 # darkest three months (7 November to 3 February in the north) are winter.
@@ -49,6 +50,7 @@ def enrich(context: Context, now: datetime) -> ContextUsed:
     season = context.season or season_of(local.date(), lat, hemisphere)
     if season:
         used["season"] = season
+    used.update(calendar(local.date(), hemisphere))
     if timezone:
         used["timezone"] = timezone
         used.update(local_time(local))
@@ -78,6 +80,17 @@ def season_of(local_date: date, lat: float | None, hemisphere: str | None) -> st
         if (local_date.month, local_date.day) >= (month, day):
             north = season
     return north if hemisphere == "north" else _OPPOSITE[north]
+
+
+def calendar(local_date: date, hemisphere: str | None) -> ContextUsed:
+    """The month, and the month of the seasons: six months on in the south, so that what
+    sells in a northern December and a southern June is learned as one thing."""
+    month = local_date.month
+    found: ContextUsed = {"month": _MONTHS[month - 1]}
+    if hemisphere:
+        shifted = month if hemisphere == "north" else (month + 5) % 12 + 1
+        found["seasonal_month"] = _MONTHS[shifted - 1]
+    return found
 
 
 def local_time(local: datetime) -> ContextUsed:

@@ -1,65 +1,82 @@
-"""Off-policy estimates (IPS, SNIPS) of what a policy would have earned on logged decisions."""
+"""What a model version is expected to earn, and what it earned.
+
+Expected: off-policy estimates (IPS, SNIPS, doubly robust, each with a 95% interval) of the
+candidate, the serving model, uniform random and the baseline action, on held-out decisions
+the candidate has not learned. Earned: the mean reward of the decisions each version served.
+"""
 
 from __future__ import annotations
 
-import math
-from collections.abc import Sequence
+import json
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
+from decider.estimators import OffPolicy
+from decider.records import Tally
 
-@dataclass
-class Estimate:
-    """Running IPS/SNIPS sums for one target policy."""
-
-    n: int = 0
-    weighted_reward: float = 0.0
-    weighted_reward_sq: float = 0.0
-    weight: float = 0.0
-
-    def add(self, target_probability: float, logged_probability: float, reward: float) -> None:
-        w = target_probability / logged_probability
-        self.n += 1
-        self.weighted_reward += w * reward
-        self.weighted_reward_sq += (w * reward) ** 2
-        self.weight += w
-
-    def summary(self) -> dict[str, int | float]:
-        if self.n == 0:
-            return {"n": 0}
-        ips = self.weighted_reward / self.n
-        variance = max(self.weighted_reward_sq / self.n - ips**2, 0.0)
-        half_width = 1.96 * math.sqrt(variance / self.n)
-        snips = self.weighted_reward / self.weight if self.weight > 0 else 0.0
-        return {
-            "n": self.n,
-            "ips": ips,
-            "snips": snips,
-            "ci_low": ips - half_width,
-            "ci_high": ips + half_width,
-        }
+TARGETS = ("candidate", "current", "uniform", "baseline")
 
 
 @dataclass
 class Evaluation:
-    """Progressive validation: the candidate is scored on each decision before learning it."""
-
-    candidate: Estimate = field(default_factory=Estimate)
-    logged: Estimate = field(default_factory=Estimate)
-    uniform: Estimate = field(default_factory=Estimate)
-    baseline: Estimate = field(default_factory=Estimate)
+    targets: dict[str, OffPolicy] = field(
+        default_factory=lambda: {name: OffPolicy() for name in TARGETS}
+    )
+    logged: Tally = field(default_factory=lambda: Tally())  # the held-out decisions' rewards
+    learned: Tally = field(default_factory=lambda: Tally())  # every learned decision's reward
 
     def add(
-        self, candidate_pmf: Sequence[float], chosen: int, probability: float, reward: float
+        self,
+        *,
+        candidate: Sequence[float],
+        current: Sequence[float] | None,
+        chosen: int,
+        probability: float,
+        reward: float,
+        predicted: Sequence[float],
     ) -> None:
-        self.candidate.add(candidate_pmf[chosen], probability, reward)
-        self.logged.add(probability, probability, reward)
-        self.uniform.add(1.0 / len(candidate_pmf), probability, reward)
-        self.baseline.add(1.0 if chosen == 0 else 0.0, probability, reward)
-
-    def summary(self) -> dict[str, dict[str, int | float]]:
-        return {
-            "candidate": self.candidate.summary(),
-            "logged": self.logged.summary(),
-            "uniform": self.uniform.summary(),
-            "baseline": self.baseline.summary(),
+        """One held-out decision: the pmfs of the policies scored, what was logged, and the
+        reward model's prediction for each action."""
+        count = len(candidate)
+        pmfs: dict[str, Sequence[float] | None] = {
+            "candidate": candidate,
+            "current": current,
+            "uniform": [1.0 / count] * count,
+            "baseline": [1.0] + [0.0] * (count - 1),
         }
+        for name, pmf in pmfs.items():
+            if pmf is None:
+                continue
+            self.targets[name].add(
+                pmf[chosen],
+                probability,
+                reward,
+                predicted_chosen=predicted[chosen],
+                predicted_target=sum(p * r for p, r in zip(pmf, predicted, strict=True)),
+            )
+        self.logged.add(reward)
+
+    def summary(self) -> dict[str, Any]:
+        found: dict[str, Any] = {
+            name: {kind: interval.as_dict() for kind, interval in off.estimates().items()}
+            for name, off in self.targets.items()
+            if len(off)
+        }
+        found["logged"] = self.logged.as_dict()
+        found["learned"] = self.learned.as_dict()
+        return found
+
+    def to_json(self) -> str:
+        return json.dumps(self.summary())
+
+
+class Realized:
+    """What the versions that served a window earned there, by version."""
+
+    @staticmethod
+    def of(rewards: Iterable[tuple[int, float]]) -> dict[int, Tally]:
+        tallies: dict[int, Tally] = {}
+        for version, reward in rewards:
+            tallies.setdefault(version, Tally()).add(reward)
+        return tallies

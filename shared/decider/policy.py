@@ -52,33 +52,73 @@ def exploration_args(text: str) -> list[str]:
     return words
 
 
-def vw_args(exploration: Sequence[str]) -> list[str]:
+def vw_args(tuning: Sequence[str], reduction: str = "--cb_explore_adf") -> list[str]:
+    """The whole VW command line: a reduction, the interactions, and the tuning (exploration
+    and learning-rate arguments) that a model version records as its lineage."""
     quadratic = [arg for pair in INTERACTIONS for arg in ("-q", pair)]
     cubic = [arg for triple in CUBIC_INTERACTIONS for arg in ("--cubic", triple)]
-    return ["--cb_explore_adf", "--quiet", *quadratic, *cubic, *exploration]
+    return [reduction, "--quiet", *quadratic, *cubic, *tuning]
+
+
+Examples = list[vw.Example]
 
 
 class Policy:
     """A VW workspace, fresh or loaded from a stored model."""
 
-    def __init__(self, exploration: Sequence[str], model: bytes | None = None) -> None:
-        self._workspace = vw.Workspace(vw_args(exploration), model_data=model)
+    def __init__(
+        self,
+        tuning: Sequence[str],
+        model: bytes | None = None,
+        args: Sequence[str] | None = None,
+    ) -> None:
+        arguments = list(args) if args is not None else vw_args(tuning)
+        self._workspace = vw.Workspace(arguments, model_data=model)
         self._parser = vw.JsonFormatParser(self._workspace)
+
+    def examples(self, features: DecisionFeatures, label: Label | None = None) -> Examples:
+        """Parsed once, these can be scored and learned from any number of times."""
+        return self._parser.parse_json(to_vw_json(features, label))
 
     def pmf(self, features: DecisionFeatures) -> list[float]:
         """The probability of each action, in the order of ``features.actions``."""
-        examples = self._parser.parse_json(to_vw_json(features))
-        probabilities = [0.0] * len(features.actions)
+        return self.pmf_of(self.examples(features), len(features.actions))
+
+    def pmf_of(self, examples: Examples, count: int) -> list[float]:
+        probabilities = [0.0] * count
         scored = cast(list[tuple[int, float]], self._workspace.predict_one(examples))
         for index, probability in scored:  # cb_explore_adf predicts (action, probability) pairs
             probabilities[index] = probability
         return normalized(probabilities)
 
     def learn(self, features: DecisionFeatures, label: Label) -> None:
-        self._workspace.learn_one(self._parser.parse_json(to_vw_json(features, label)))
+        self._workspace.learn_one(self.examples(features, label))
+
+    def learn_examples(self, examples: Examples) -> None:
+        self._workspace.learn_one(examples)
 
     def serialize(self) -> bytes:
         return self._workspace.serialize()
+
+
+class RewardModel:
+    """A regression of reward on context and action (VW ``--cb_adf``): the direct-method part
+    of doubly robust estimates."""
+
+    def __init__(self, tuning: Sequence[str]) -> None:
+        self._workspace = vw.Workspace(vw_args(tuning, reduction="--cb_adf"))
+        self._parser = vw.JsonFormatParser(self._workspace)
+
+    def learn(self, features: DecisionFeatures, label: Label) -> None:
+        self._workspace.learn_one(self._parser.parse_json(to_vw_json(features, label)))
+
+    def predict(self, features: DecisionFeatures) -> list[float]:
+        """The predicted reward of each action, in the order of ``features.actions``."""
+        rewards = [0.0] * len(features.actions)
+        examples = self._parser.parse_json(to_vw_json(features))
+        for index, cost in cast(list[tuple[int, float]], self._workspace.predict_one(examples)):
+            rewards[index] = -cost
+        return rewards
 
 
 def uniform(count: int) -> list[float]:

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import math
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Literal, Protocol
@@ -13,6 +14,31 @@ from decider.schemas import DecisionPointSettings
 RewardStatus = Literal["recorded", "duplicate", "late"]
 ActivateStatus = Literal["activated", "already_active"]
 Aggregation = Literal["earliest", "sum"]
+
+
+@dataclass
+class Tally:
+    """A running mean with its 95% interval (normal; a version serves hundreds or more)."""
+
+    n: int = 0
+    total: float = 0.0
+    squares: float = 0.0
+
+    def add(self, value: float) -> None:
+        self.n += 1
+        self.total += value
+        self.squares += value * value
+
+    def merged(self, other: Tally) -> Tally:
+        return Tally(self.n + other.n, self.total + other.total, self.squares + other.squares)
+
+    def as_dict(self) -> dict[str, float | int]:
+        if self.n == 0:
+            return {"n": 0}
+        mean = self.total / self.n
+        variance = max(self.squares / self.n - mean * mean, 0.0)
+        half = 1.96 * math.sqrt(variance / self.n)
+        return {"n": self.n, "mean": mean, "low": mean - half, "high": mean + half}
 
 
 @dataclass(frozen=True)
@@ -58,7 +84,10 @@ class ModelVersion:
     trained_at: datetime
     decisions_learned: int
     evaluation_json: str
-    exploration: str = ""
+    exploration: str = ""  # the VW tuning arguments it was trained with: its lineage
+    # What the version earned while it served (reward sum and sum of squares over n decisions),
+    # added by later retrains as its decisions settle.
+    realized: Tally = field(default_factory=lambda: Tally())
 
 
 class DecisionLog(Protocol):
@@ -103,8 +132,14 @@ class Registry(Protocol):
 
     def decision_points(self) -> list[str]: ...
 
-    def promote(self, version: ModelVersion, expected_version: int | None) -> None:
-        """Record a version and make it current, only if current is still ``expected_version``;
+    def promote(
+        self,
+        version: ModelVersion,
+        expected_version: int | None,
+        realized: Mapping[int, Tally] | None = None,
+    ) -> None:
+        """Record a version and make it current, only if current is still ``expected_version``,
+        adding in the same write what earlier versions earned in its window (``realized``);
         raises StaleModel otherwise."""
 
     def advance(

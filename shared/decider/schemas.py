@@ -279,6 +279,37 @@ class DecisionPointSettings(Strict):
     )
 
 
+class Realized(BaseModel):
+    n: int = Field(description="Settled decisions this version served")
+    mean: float | None = Field(default=None, description="Their mean reward")
+    low: float | None = Field(default=None, description="95% interval of the mean")
+    high: float | None = None
+
+
+class ModelVersionSummary(BaseModel):
+    """One trained version: what it learned, what it was expected to earn, what it earned."""
+
+    version: int
+    current: bool = Field(description="Whether decide serves this version now")
+    trained_at: datetime
+    window_start: datetime | None = Field(description="Learned decisions made after this…")
+    watermark: datetime = Field(description="…and up to this")
+    decisions_learned: int
+    tuning: str = Field(description="The VW arguments it was trained with")
+    expected: dict[str, Any] = Field(
+        description="Off-policy estimates on held-out decisions it had not learned: for the "
+        "candidate (this version), the version serving then, uniform random and the baseline "
+        "action, each as ips, snips and dr with value, low, high (95%) and n; and the logged "
+        "policy's mean reward on them."
+    )
+    realized: Realized = Field(description="What it earned while it served")
+
+
+class ModelHistory(BaseModel):
+    decision_point: str
+    versions: list[ModelVersionSummary] = Field(description="Newest first")
+
+
 class ErrorBody(BaseModel):
     code: str = Field(
         description="What went wrong, for programs: invalid_request, malformed_json, "
@@ -302,4 +333,8 @@ class RetrainReport(BaseModel):
     window_end: datetime
     decisions_seen: int
     decisions_learned: int
-    evaluation: dict[str, dict[str, int | float]] = Field(default_factory=dict)
+    evaluation: dict[str, Any] = Field(
+        default_factory=dict,
+        description="Off-policy estimates (ips, snips, dr: value, low, high, n) of the candidate, "
+        "the serving model, uniform random and the baseline action on held-out decisions.",
+    )

@@ -20,6 +20,19 @@ class LoopSettings(BaseModel):
     aggregation: Literal["earliest", "sum"] = "earliest"
     exploration: list[str] = Field(default_factory=lambda: ["--squarecb"])
     retention: timedelta = timedelta(days=30)
+    # How retrain learns (docs/benchmarks.md measured each choice): VW's learning arguments,
+    # passes over each new window, a sliding window of recent decisions to retrain from scratch
+    # (None: continue the current model), and the window's most recent share held out to score
+    # the candidate on decisions it has not learned.
+    learner: list[str] = Field(default_factory=list)
+    passes: Annotated[int, Field(ge=1, le=10)] = 1
+    window: timedelta | None = None
+    holdout_share: Annotated[float, Field(ge=0, lt=1)] = 0.2
+
+    @property
+    def tuning(self) -> list[str]:
+        """The VW arguments a model version records: it can only be continued under them."""
+        return [*self.exploration, *self.learner]
 
 
 def _checked_exploration(text: str) -> str:

@@ -351,10 +351,10 @@ def test_a_reward_after_the_wait_is_late_and_not_learned(
     assert float(item["late_reward"]["N"]) == 1.0
 
     # And retrain learns both decisions, but only the on-time reward: the logged policy
-    # earned 1 of 2 (each decision was logged with its own probability, so IPS weights are 1)
+    # earned 1 of 2
     report = retrain(stack)
     assert (report["status"], report["decisions_learned"]) == ("trained", 2)
-    assert report["evaluation"]["logged"]["ips"] == pytest.approx(0.5)
+    assert report["evaluation"]["learned"]["mean"] == pytest.approx(0.5)
 
 
 # --- Deferred activation --------------------------------------------------------------------

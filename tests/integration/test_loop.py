@@ -10,7 +10,7 @@ import boto3
 import pytest
 import time_machine
 
-from infra.shop import CITIES, Visitor, conversion_probability, visitors
+from infra.shops import CITIES, Visitor, conversion_probability, visitors
 from infra.stack import LocalStack
 from tests.conftest import retrain_report
 
@@ -75,8 +75,9 @@ def test_the_loop_learns_a_different_best_offer_per_hemisphere_and_season(
     assert north["winter-coat"] >= 0.7
     assert max(south, key=south.__getitem__) == "sunglasses"
     assert south["sunglasses"] >= 0.7
+    # And the candidate, scored on held-out decisions it had not learned, beats uniform random
     evaluation = report["evaluation"]
-    assert evaluation["candidate"]["snips"] > evaluation["uniform"]["snips"]
+    assert evaluation["candidate"]["dr"]["low"] > evaluation["uniform"]["dr"]["high"]
 
 
 def test_retraining_the_same_window_twice_trains_nothing_twice(
@@ -150,3 +151,41 @@ def _deny_puts(bucket: str) -> str:
             ],
         }
     )
+
+
+def test_the_model_history_shows_each_versions_expected_and_earned_reward(
+    stack: LocalStack, clock: time_machine.Traveller
+) -> None:
+    # Given two retrains: version 1 from uniform decisions, then version 2 after version 1
+    # has served a few hundred visitors
+    simulate(stack, clock, 400, seed=3)
+    clock.shift(REWARD_WAIT + timedelta(seconds=5))
+    assert retrain(stack)["model_version"] == "1"
+    simulate(stack, clock, 400, seed=4)
+    clock.shift(REWARD_WAIT + timedelta(seconds=5))
+    assert retrain(stack)["model_version"] == "2"
+
+    # When an operator reads the model history
+    answer = stack.http("GET", "/decision-points/home-hero/models")
+
+    # Then both versions are listed, newest first, version 2 serving
+    assert answer.status == 200, answer.body
+    history = answer.json()
+    assert [(v["version"], v["current"]) for v in history["versions"]] == [(2, True), (1, False)]
+    second, first = history["versions"]
+    # Each with what it was expected to earn, on 80 held-out decisions it had not learned
+    for version in (first, second):
+        dr = version["expected"]["candidate"]["dr"]
+        assert dr["n"] == 80 and dr["low"] <= dr["value"] <= dr["high"]
+        assert version["decisions_learned"] == 400
+    # And version 1 with what it earned while it served the 400 decisions that followed
+    assert first["realized"]["n"] == 400
+    assert first["realized"]["low"] <= first["realized"]["mean"] <= first["realized"]["high"]
+    assert second["realized"] == {"n": 0, "mean": None, "low": None, "high": None}
+    # And version 2 was compared with version 1, the one serving when it was trained
+    assert second["expected"]["current"]["dr"]["n"] == 80
+
+
+def test_the_model_history_of_an_unknown_decision_point_is_404(stack: LocalStack) -> None:
+    answer = stack.http("GET", "/decision-points/never-seen/models")
+    assert (answer.status, answer.json()["error"]["code"]) == (404, "unknown_decision_point")

@@ -21,6 +21,7 @@ from decider.records import (
     ModelVersion,
     Registry,
     StaleModel,
+    Tally,
 )
 from decider.store.dynamo_log import DynamoDecisionLog
 from decider.store.dynamo_registry import DynamoRegistry
@@ -390,3 +391,23 @@ def test_the_first_advance_creates_the_watermark(stores: Stores) -> None:
     stores.registry.advance(DP, T0 + timedelta(minutes=2), expected_version=None)
     current = stores.registry.current(DP)
     assert current is not None and current.watermark == T0 + timedelta(minutes=2)
+
+
+def test_what_versions_earned_is_added_with_the_next_promotion_and_only_then(
+    stores: Stores,
+) -> None:
+    registry = stores.registry
+    registry.register(DP, T0)
+    registry.promote(version(1, T0), expected_version=None)
+    registry.promote(version(2, T0 + timedelta(minutes=5)), expected_version=1)
+    # Version 2's window held 30 decisions served by version 1 and 2 by version 2 itself
+    earned = {1: Tally(30, 6.0, 6.0), 2: Tally(2, 1.0, 1.0)}
+    registry.promote(version(3, T0 + timedelta(minutes=10)), 2, realized=earned)
+    # A stale promotion carrying the same tallies adds nothing
+    with pytest.raises(StaleModel):
+        registry.promote(version(3, T0 + timedelta(minutes=11)), 2, realized=earned)
+    registry.promote(version(4, T0 + timedelta(minutes=15)), 3, realized={1: Tally(10, 4.0, 4.0)})
+    by_number = {v.version: v.realized for v in registry.versions(DP)}
+    assert by_number[1] == Tally(40, 10.0, 10.0)
+    assert by_number[2] == Tally(2, 1.0, 1.0)
+    assert by_number[3] == by_number[4] == Tally()

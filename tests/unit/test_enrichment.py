@@ -12,7 +12,7 @@ from decider.schemas import Context, DecideRequest, Geo
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from infra.shop import CITIES, City
+from infra.shops import CITIES, City
 
 BOSTON = {"lat": 42.36, "lon": -71.06, "timezone": "America/New_York", "country": "us"}
 SYDNEY = {"lat": -33.87, "lon": 151.21, "timezone": "Australia/Sydney", "country": "AU"}
@@ -191,7 +191,7 @@ def test_device_and_os_come_from_the_user_agent(
 
 def test_without_geo_or_device_only_global_retail_days_are_derived() -> None:
     used = enrich(context(timestamp="2026-03-15T12:00:00Z", channel="web"), SERVER_NOW)
-    assert used == {"channel": "web"}
+    assert used == {"channel": "web", "month": "mar"}
 
 
 def test_hour_weekday_and_timezone_are_shown_but_not_learned() -> None:
@@ -292,7 +292,7 @@ def test_the_demo_shops_cities_are_placed_from_country_and_region(city: City) ->
 
 def test_a_region_without_a_country_is_shown_nowhere_and_breaks_nothing() -> None:
     used = enrich(context(timestamp="2026-03-15T12:00:00Z", geo={"region": "MA"}), SERVER_NOW)
-    assert used == {}
+    assert used == {"month": "mar"}  # of the UTC date: no place, no local date
 
 
 def test_a_time_zone_alone_gives_hemisphere_and_season() -> None:

@@ -14,7 +14,7 @@ from decider.decide import Decider
 from decider.events import activate, record_reward
 from decider.featurize import DecisionFeatures, Label
 from decider.model_cache import ModelCache
-from decider.policy import Policy
+from decider.policy import Examples, Policy
 from decider.records import DecisionRecord, StaleModel
 from decider.schemas import DecideRequest, RetrainReport, RewardRequest
 from decider.settings import LoopSettings
@@ -43,9 +43,16 @@ class RecordingPolicy(Policy):
 
     learned: list[tuple[str, Label]] = []  # noqa: RUF012  (reset per test by the fixture)
 
-    def learn(self, features: DecisionFeatures, label: Label) -> None:
-        RecordingPolicy.learned.append((str(features.custom["visit"]), label))
-        super().learn(features, label)
+    def examples(self, features: DecisionFeatures, label: Label | None = None) -> Examples:
+        parsed = super().examples(features, label)
+        if label is not None:  # parsed to be learned: remember which decision it is
+            self._labels = getattr(self, "_labels", {})
+            self._labels[id(parsed)] = (str(features.custom["visit"]), label)
+        return parsed
+
+    def learn_examples(self, examples: Examples) -> None:
+        RecordingPolicy.learned.append(self._labels[id(examples)])
+        super().learn_examples(examples)
 
 
 @pytest.fixture(autouse=True)
@@ -140,7 +147,10 @@ def test_a_first_retrain_promotes_version_1_and_sets_the_watermark(
     blob = shop.store.get(current.model_key)
     assert hashlib.sha256(blob).hexdigest() == current.model_sha256 == version.model_sha256
     Policy(shop.loop.exploration, model=blob)
-    assert report.evaluation["candidate"]["n"] == 4
+    # Four decisions are too few to hold any out: no estimate, only what was logged
+    assert "candidate" not in report.evaluation
+    assert report.evaluation["learned"]["n"] == 4
+    assert report.evaluation["learned"]["mean"] == pytest.approx(0.5)
 
 
 def test_decide_serves_the_promoted_version() -> None:
@@ -514,3 +524,63 @@ def test_a_change_of_exploration_starts_a_new_model_and_decide_loads_each_as_tra
     served = shop.decider.models.model(DP, shop.clock())
     assert served.version == 2
     assert served.policy is not None
+
+
+# --- honest estimates ---------------------------------------------------------------------------
+
+
+def test_the_candidate_is_scored_on_the_newest_decisions_before_it_learns_them(
+    recording_policy: list[tuple[str, Label]],
+) -> None:
+    # Given 100 settled decisions, a third of them rewarded
+    shop = Shop()
+    event_ids = shop.decide(100)
+    for event_id in event_ids[::3]:
+        shop.reward(event_id)
+    shop.clock.move_to(shop.settle_after(T0))
+
+    # When retrain runs
+    report = shop.retrain()
+
+    # Then the newest fifth was held out: scored by the candidate trained on the rest, and by
+    # uniform random and the baseline action, each with an interval around its estimate
+    evaluation = report.evaluation
+    for target in ("candidate", "uniform", "baseline"):
+        for estimator in ("ips", "snips", "dr"):
+            estimate = evaluation[target][estimator]
+            assert estimate["n"] == 20
+            assert estimate["low"] <= estimate["value"] <= estimate["high"]
+    assert "current" not in evaluation  # nothing served a model yet
+    # And they were learned too, after the rest: every decision exactly once
+    assert learned_ids(recording_policy) == event_ids
+    assert report.decisions_learned == 100
+    # And uniform random's estimate on uniformly logged decisions is what they earned
+    held_out_rewards = [1.0 if i % 3 == 0 else 0.0 for i in range(80, 100)]
+    assert evaluation["uniform"]["ips"]["value"] == pytest.approx(sum(held_out_rewards) / 20)
+    assert evaluation["logged"]["mean"] == pytest.approx(sum(held_out_rewards) / 20)
+
+
+def test_what_a_version_earned_while_it_served_is_recorded_with_it() -> None:
+    # Given version 1, trained on 50 decisions
+    shop = Shop()
+    shop.decide(50)
+    shop.clock.move_to(shop.settle_after(T0))
+    assert shop.retrain().model_version == "1"
+
+    # When it serves 100 decisions, 25 of them rewarded, and the next retrain settles them
+    served = shop.decide(100)
+    for event_id in served[:25]:
+        shop.reward(event_id)
+    shop.clock.move_to(shop.settle_after(shop.clock()))
+    report = shop.retrain()
+
+    # Then version 1 holds what it earned, and version 2 was compared with it
+    versions = {v.version: v for v in shop.registry.versions(DP)}
+    earned = versions[1].realized.as_dict()
+    assert (earned["n"], earned["mean"]) == (100, pytest.approx(0.25))
+    assert earned["low"] < 0.25 < earned["high"]
+    assert versions[2].realized.n == 0
+    assert report.evaluation["current"]["dr"]["n"] == 20
+    # And a retrain that finds the same window again adds nothing twice
+    assert shop.retrain().status == "not_settled"
+    assert shop.registry.versions(DP)[0].realized.n == 100

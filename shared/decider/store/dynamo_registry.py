@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from decider.records import CurrentModel, ModelVersion, StaleModel, iso, parse_iso
+from decider.records import CurrentModel, ModelVersion, StaleModel, Tally, iso, parse_iso
 from decider.schemas import DecisionPointSettings
 from decider.store.aws import AwsStore
 
@@ -81,7 +82,12 @@ class DynamoRegistry(AwsStore):
                 return sorted(found)
             scan["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
-    def promote(self, version: ModelVersion, expected_version: int | None) -> None:
+    def promote(
+        self,
+        version: ModelVersion,
+        expected_version: int | None,
+        realized: Mapping[int, Tally] | None = None,
+    ) -> None:
         record = {
             **_key(version.decision_point, _version_record(version.version)),
             "version": {"N": str(version.version)},
@@ -124,6 +130,11 @@ class DynamoRegistry(AwsStore):
                             ),
                         }
                     },
+                    *(
+                        _add_realized(self._table, version.decision_point, earlier, tally)
+                        for earlier, tally in sorted((realized or {}).items())
+                        if earlier != version.version
+                    ),
                 ]
             )
         except self.client.exceptions.TransactionCanceledException as cancelled:
@@ -143,13 +154,19 @@ class DynamoRegistry(AwsStore):
             raise StaleModel(f"{decision_point}: current moved on") from failed
 
     def versions(self, decision_point: str) -> list[ModelVersion]:
-        page = self.client.query(
+        query: dict[str, Any] = dict(
             TableName=self._table,
             KeyConditionExpression="decision_point = :dp AND begins_with(#record, :prefix)",
             ExpressionAttributeNames={"#record": "record"},
             ExpressionAttributeValues={":dp": {"S": decision_point}, ":prefix": {"S": "version#"}},
         )
-        return [_version(item) for item in page.get("Items", [])]
+        found: list[ModelVersion] = []
+        while True:
+            page = self.client.query(**query)
+            found.extend(_version(item) for item in page.get("Items", []))
+            if "LastEvaluatedKey" not in page:
+                return found
+            query["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
 
 def _key(decision_point: str, record: str) -> dict[str, Any]:
@@ -168,6 +185,24 @@ def _expecting(expected_version: int | None, values: dict[str, Any]) -> dict[str
     }
 
 
+def _add_realized(table: str, decision_point: str, version: int, tally: Tally) -> dict[str, Any]:
+    # In the promotion's transaction: a window's rewards are counted once, with its watermark.
+    return {
+        "Update": {
+            "TableName": table,
+            "Key": _key(decision_point, _version_record(version)),
+            "UpdateExpression": "ADD realized_n :n, realized_total :total, "
+            "realized_squares :squares",
+            "ConditionExpression": "attribute_exists(decision_point)",
+            "ExpressionAttributeValues": {
+                ":n": {"N": str(tally.n)},
+                ":total": {"N": repr(tally.total)},
+                ":squares": {"N": repr(tally.squares)},
+            },
+        }
+    }
+
+
 def _version(item: dict[str, Any]) -> ModelVersion:
     return ModelVersion(
         decision_point=item["decision_point"]["S"],
@@ -180,4 +215,9 @@ def _version(item: dict[str, Any]) -> ModelVersion:
         trained_at=parse_iso(item["trained_at"]["S"]),
         decisions_learned=int(item["decisions_learned"]["N"]),
         evaluation_json=item["evaluation"]["S"],
+        realized=Tally(
+            n=int(item["realized_n"]["N"]) if "realized_n" in item else 0,
+            total=float(item["realized_total"]["N"]) if "realized_total" in item else 0.0,
+            squares=float(item["realized_squares"]["N"]) if "realized_squares" in item else 0.0,
+        ),
     )

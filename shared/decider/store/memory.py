@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from datetime import datetime
 
 from decider.errors import DuplicateEvent, UnknownEvent
@@ -16,6 +16,7 @@ from decider.records import (
     ModelVersion,
     RewardStatus,
     StaleModel,
+    Tally,
 )
 from decider.schemas import DecisionPointSettings
 
@@ -116,9 +117,19 @@ class MemoryRegistry:
     def decision_points(self) -> list[str]:
         return sorted(self.pointers)
 
-    def promote(self, version: ModelVersion, expected_version: int | None) -> None:
+    def promote(
+        self,
+        version: ModelVersion,
+        expected_version: int | None,
+        realized: Mapping[int, Tally] | None = None,
+    ) -> None:
         self._expect(version.decision_point, expected_version)
-        self.history.setdefault(version.decision_point, []).append(version)
+        history = self.history.setdefault(version.decision_point, [])
+        for index, earlier in enumerate(history):
+            if realized and earlier.version in realized:
+                merged = earlier.realized.merged(realized[earlier.version])
+                history[index] = dataclasses.replace(earlier, realized=merged)
+        history.append(version)
         self.pointers[version.decision_point] = CurrentModel(
             version.decision_point,
             version.version,

@@ -1,0 +1,33 @@
+"""A smoke of the learning benchmark: every shop and peer runs, and the loop learns."""
+
+from __future__ import annotations
+
+import pytest
+
+from bench.learning import run, summarize
+from infra.shops import BENCHMARK_SHOPS
+
+
+@pytest.mark.parametrize("shop", sorted(BENCHMARK_SHOPS))
+def test_every_shop_runs_every_peer_on_the_same_visitors(shop: str) -> None:
+    result = run(shop, seed=1, rounds=2, per_round=150)
+    assert set(result.peers) == {
+        "loop", "personalizer-batch", "personalizer-online", "linucb", "best-fixed"
+    }  # fmt: skip
+    for peer in result.peers:
+        assert len(result.shares(peer)) == 2
+        assert all(-1.5 <= share <= 1.0 for share in result.shares(peer))
+    # The oracle is never beaten, and uniform is never above it
+    for peer, served in result.peers.items():
+        assert all(s <= o + 1e-9 for s, o in zip(served, result.oracle, strict=True)), peer
+    assert summarize([result])[shop]["peers"]["loop"]["mean"] == result.shares("loop")
+
+
+def test_the_loop_learns_the_seasonal_shop_within_a_few_rounds() -> None:
+    result = run("seasonal-solar", seed=2, rounds=3, per_round=1000, peers=())
+    first, *_, last = result.shares("loop")
+    assert abs(first) < 0.15  # no model yet: uniform
+    assert last > 0.6
+    # And every trained version but the last served, and was checked against what it earned
+    served = [v for v in result.versions if v["realized"].get("n")]
+    assert len(served) == 2
