@@ -396,7 +396,7 @@ def table(summary: dict[str, Any]) -> str:
         cells = []
         for peer in peers:
             stats = data["peers"][peer]
-            cells.append(f"{stats['mean'][-1]:.2f} ({stats['min'][-1]:.2f}–{stats['max'][-1]:.2f})")
+            cells.append(f"{stats['mean'][-1]:.2f} ({stats['min'][-1]:.2f}-{stats['max'][-1]:.2f})")
         lines.append(f"| {shop} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 

@@ -105,7 +105,7 @@ def retrain(client: Client) -> dict[str, Any]:
     report: dict[str, Any] = next(r for r in reports if r["decision_point"] == DECISION_POINT)
     dr = report.get("evaluation", {}).get("candidate", {}).get("dr")
     estimate = (
-        f", expected reward {dr['value']:.3f} (95% interval {dr['low']:.3f}–{dr['high']:.3f})"
+        f", expected reward {dr['value']:.3f} (95% interval {dr['low']:.3f} to {dr['high']:.3f})"
         if dr
         else ""
     )

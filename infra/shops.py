@@ -292,7 +292,7 @@ def seasonal_month(rng: random.Random, index: int, total: int) -> Visit:
 
 _CATEGORIES = ("outerwear", "footwear", "accessories", "electronics", "home", "beauty")
 _PRICES = (9.0, 25.0, 49.0, 99.0, 199.0)
-MANY_OFFERS = [
+MANY_OFFERS: list[dict[str, Any]] = [
     {"id": f"{category}-{int(price)}", "features": {"category": category, "price": price}}
     for category in _CATEGORIES
     for price in _PRICES
@@ -365,7 +365,7 @@ def changing_tastes(rng: random.Random, index: int, total: int) -> Visit:
 
 
 def sparse(rng: random.Random, index: int, total: int) -> Visit:
-    """The solar-season shop at a tenth of the conversions (1–3%)."""
+    """The solar-season shop at a tenth of the conversions (1 to 3%)."""
     visit = seasonal_solar(rng, index, total, scale=0.125)
     return visit
 

@@ -78,7 +78,7 @@ class Policy:
 
     def examples(self, features: DecisionFeatures, label: Label | None = None) -> Examples:
         """Parsed once, these can be scored and learned from any number of times."""
-        return self._parser.parse_json(to_vw_json(features, label))
+        return cast(Examples, self._parser.parse_json(to_vw_json(features, label)))
 
     def pmf(self, features: DecisionFeatures) -> list[float]:
         """The probability of each action, in the order of ``features.actions``."""
