@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from datetime import datetime
 
 from decider.errors import DuplicateEvent, UnknownEvent
@@ -78,6 +78,9 @@ class MemoryDecisionLog:
             and r.decided_at <= until
         ]
         yield from sorted(chosen, key=lambda r: r.decided_at)
+
+    def decision_points_of(self, event_ids: Collection[str]) -> dict[str, str]:
+        return {i: self.records[i].decision_point for i in event_ids if i in self.records}
 
 
 class MemoryModelStore:
