@@ -117,7 +117,7 @@ class _Problems:
         what = (
             "the header row is not valid"
             if total is None
-            else f"{len(self.lines)} of {total} lines are not valid decisions"
+            else f"{len(self.lines)} of {total} lines cannot be imported"
         )
         listed = f" (the first {len(self.found)} problems are listed)" if self.unlisted else ""
         raise InvalidHistory(
@@ -366,9 +366,9 @@ def parse_csv(
 
     ``action`` is the chosen action's id, ``probability`` its logged probability, ``reward``
     its reward; ``event_id`` and ``timestamp`` (ISO 8601 with an offset) are optional. Every
-    row's candidate actions are ``actions`` if given, else every distinct id of the action
-    column, in the order of first appearance, with their features from ``action.<id>.<name>``
-    columns (which ``actions`` replaces). Numbers are read as numbers, anything else as text,
+    row's candidate actions are ``actions`` if given, else every action the file names (in
+    the action column, or in an ``action.<id>.<name>`` column of its features, which
+    ``actions`` replaces). Numbers are read as numbers, anything else as text,
     and an empty cell is no feature. A row without a timestamp is dated ``now`` and gets no
     derived context (there is no time to derive it from).
     """
@@ -397,9 +397,8 @@ def parse_csv(
             _check_size(len(table), line, problems)
     except csv.Error as failure:
         problems.add(start, f"not CSV: {failure}")
-    candidates = _candidates(table, actions, max_actions, problems)
-    columns = _action_columns(header, candidates, problems)
-    problems.raise_any(total)
+    candidates, columns = _candidates(table, header, actions, max_actions, problems)
+    problems.raise_any(total + 1)
     logged = [
         _csv_decision(line, cells, candidates, actions, columns, problems) for line, cells in table
     ]
@@ -407,7 +406,7 @@ def parse_csv(
         "csv",
         [decision for decision in logged if decision is not None],
         problems,
-        total,
+        total + 1,  # and the header
         decision_point,
         retention,
         now,
@@ -439,40 +438,42 @@ def _check_header(header: list[str], problems: _Problems, given_actions: bool) -
 
 def _candidates(
     table: list[tuple[int, dict[str, str]]],
+    header: list[str],
     actions: Sequence[Action] | None,
     max_actions: int,
     problems: _Problems,
-) -> list[str]:
+) -> tuple[list[str], dict[str, tuple[str, str]]]:
+    """Every row's candidate actions, and the ``action.<id>.<name>`` columns as (action id,
+    feature name). Without ``actions``: the action column's ids, in the order they first
+    appear, then any action that only a feature column names. A column's action is the
+    longest of the action column's ids that fits, else the column up to its last dot."""
     if actions is not None:
-        return [action.id for action in actions]
-    found = list(dict.fromkeys(cells["action"] for _, cells in table if cells["action"]))
-    if len(found) > max_actions:
+        return [action.id for action in actions], {}
+    chosen = list(dict.fromkeys(cells["action"] for _, cells in table if cells["action"]))
+    columns = {}
+    for column in header:
+        rest = column.removeprefix("action.")
+        if rest == column:
+            continue
+        fits = [i for i in chosen if rest.startswith(f"{i}.") and len(rest) > len(i) + 1]
+        action, _, name = (
+            (max(fits, key=len), ".", rest.removeprefix(f"{max(fits, key=len)}."))
+            if fits
+            else rest.rpartition(".")
+        )
+        if not action or not name:
+            problems.add(1, "an action's feature column is action.<action id>.<name>", column)
+        else:
+            columns[column] = (action, name)
+    candidates = list(dict.fromkeys([*chosen, *(action for action, _ in columns.values())]))
+    if len(candidates) > max_actions:
         problems.add(
             1,
-            f"the action column names {len(found)} actions, and each is a candidate of every "
+            f"the file names {len(candidates)} actions, and each is a candidate of every "
             f"decision: this decision point takes at most {max_actions}",
             "action",
         )
-    return found
-
-
-def _action_columns(
-    header: list[str], candidates: list[str], problems: _Problems
-) -> dict[str, tuple[str, str]]:
-    """``action.<id>.<name>`` columns as (action id, feature name); the longest id that fits
-    wins, so ids and names may both hold dots."""
-    columns = {}
-    for column in header:
-        if not column.startswith("action."):
-            continue
-        rest = column.removeprefix("action.")
-        fits = [i for i in candidates if rest.startswith(f"{i}.") and len(rest) > len(i) + 1]
-        if not fits:
-            problems.add(1, "names no action id of the action column", column)
-            continue
-        action = max(fits, key=len)
-        columns[column] = (action, rest.removeprefix(f"{action}."))
-    return columns
+    return candidates, columns
 
 
 def _csv_decision(

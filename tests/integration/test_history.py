@@ -102,7 +102,7 @@ def test_a_file_with_bad_lines_is_a_400_listing_them_and_imports_nothing(
     assert refused.status == 400
     error = refused.json()["error"]
     assert (error["code"], error["field"]) == ("invalid_history", "content")
-    assert error["message"].startswith("2 of 5 lines are not valid decisions")
+    assert error["message"].startswith("2 of 5 lines cannot be imported")
     assert [line["line"] for line in error["lines"]] == [2, 4]
     assert error["lines"][0]["field"] == "_label_probability"
     assert "field" not in error["lines"][1]

@@ -306,7 +306,7 @@ def test_a_malformed_line_is_refused_with_its_number_and_what_is_wrong(
     (problem,) = refused.lines or []
     assert problem.field == field
     assert message in problem.message, problem
-    assert refused.message.startswith("1 of 3 lines are not valid decisions")
+    assert refused.message.startswith("1 of 3 lines cannot be imported")
 
 
 def test_a_line_with_more_actions_than_the_decision_point_takes_is_refused() -> None:
@@ -327,7 +327,7 @@ def test_an_event_id_twice_in_a_file_is_refused_on_its_second_line() -> None:
 def test_every_problem_of_the_file_is_collected_but_at_most_100_listed() -> None:
     lines = [line(EventId=f"e-{n}", _label_probability=0) for n in range(150)]
     refused = refusal(dsjson, lines)
-    assert refused.message.startswith("150 of 150 lines are not valid decisions")
+    assert refused.message.startswith("150 of 150 lines cannot be imported")
     assert "the first 100 problems are listed" in refused.message
     assert [p.line for p in refused.lines or []] == list(range(1, 101))
 
@@ -408,7 +408,7 @@ def test_csv_event_ids_are_made_the_same_way_every_time() -> None:
         ("action,probability,reward,color\n", 1, "color", "unknown column color"),
         ("action,probability,reward,reward\n", 1, "reward", "named twice"),
         ("action,probability,reward,\n", 1, None, "column 4 has no name"),
-        ("action,probability,reward,action.b.x\na,0.5,1,2\n", 1, "action.b.x", "no action id"),
+        ("action,probability,reward,action.x\na,0.5,1,2\n", 1, "action.x", "action.<action id>"),
         ("action,probability,reward\na,0.5\n", 2, None, "2 cells"),
         ("action,probability,reward\n,0.5,1\n", 2, "action", "is required"),
         ("action,probability,reward\na,half,1\n", 2, "probability", "valid number"),
@@ -446,6 +446,13 @@ def test_the_longest_action_id_names_an_action_column() -> None:
     text = "action,probability,reward,action.a.b.c\na,0.5,1,1\na.b,0.5,0,1\n"
     record = csv(text).records[0]
     assert record.features.actions == [("a", {}), ("a.b", {"c": 1})]
+
+
+def test_an_action_never_chosen_is_a_candidate_when_a_column_names_it() -> None:
+    text = "action,probability,reward,action.a.price,action.green.tea.price\na,0.5,1,1,2.5\n"
+    (record,) = csv(text).records
+    # Its id is the column up to the last dot: no action of the action column fits
+    assert record.features.actions == [("a", {"price": 1}), ("green.tea", {"price": 2.5})]
 
 
 # --- Import ---------------------------------------------------------------------------------
