@@ -81,6 +81,7 @@ class History:
 class _Logged:
     """One decision as a file tells it, before it is validated."""
 
+    format: Format
     line: int
     text: str  # the line itself, for an event id when the file has none
     event_id: Any
@@ -158,7 +159,7 @@ def parse_dsjson(
     logged: list[_Logged] = []
     total = skipped = 0
     for number, raw in enumerate(lines, start=1):
-        text = raw.rstrip("\r")
+        text = raw.rstrip("\r").removeprefix("\ufeff" if number == 1 else "")
         if not text.strip():
             continue
         total += 1
@@ -219,6 +220,7 @@ def _dsjson_decision(line: int, text: str) -> _Logged | None:
         sources.append(flat.sources)
     cost = event["_label_cost"]
     return _Logged(
+        format="dsjson",
         line=line,
         text=text,
         event_id=event.get("EventId"),
@@ -447,8 +449,6 @@ def _candidates(
     feature name). Without ``actions``: the action column's ids, in the order they first
     appear, then any action that only a feature column names. A column's action is the
     longest of the action column's ids that fits, else the column up to its last dot."""
-    if actions is not None:
-        return [action.id for action in actions], {}
     chosen = list(dict.fromkeys(cells["action"] for _, cells in table if cells["action"]))
     columns = {}
     for column in header:
@@ -466,12 +466,14 @@ def _candidates(
         else:
             columns[column] = (action, name)
     candidates = list(dict.fromkeys([*chosen, *(action for action, _ in columns.values())]))
+    if actions is not None:
+        candidates = [action.id for action in actions]  # and the header has no action. column
     if len(candidates) > max_actions:
         problems.add(
             1,
-            f"the file names {len(candidates)} actions, and each is a candidate of every "
-            f"decision: this decision point takes at most {max_actions}",
-            "action",
+            f"{len(candidates)} actions, each a candidate of every decision: this decision "
+            f"point takes at most {max_actions}",
+            "action" if actions is None else "actions",
         )
     return candidates, columns
 
@@ -498,6 +500,7 @@ def _csv_decision(
                 features[action][name] = _cell(cells[column])
         candidate_actions = [{"id": i, "features": features[i]} for i in candidates]
     return _Logged(
+        format="csv",
         line=line,
         text=json.dumps(cells, ensure_ascii=False),
         event_id=cells.get("event_id") or None,
@@ -667,7 +670,7 @@ def _event_id(decision: _Logged, decision_point: str) -> Any:
     given = decision.event_id
     if given is None:
         seed = f"{decision_point}\n{decision.line}\n{decision.text}"
-    elif decision.probability_field == "_label_probability" and isinstance(given, str):
+    elif decision.format == "dsjson" and isinstance(given, str):
         try:
             return _EVENT_ID.validate_python(given)
         except ValidationError:

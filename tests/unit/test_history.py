@@ -224,6 +224,11 @@ def test_lines_without_a_decision_are_skipped_and_counted() -> None:
     assert (len(parsed.records), parsed.skipped, parsed.lines) == (1, 2, [2])
 
 
+def test_windows_line_ends_and_a_byte_order_mark_are_read() -> None:
+    parsed = dsjson(["\ufeff" + line() + "\r", line(EventId="e-2") + "\r", ""])
+    assert [record.event_id for record in parsed.records] == ["e-1", "e-2"]
+
+
 def test_event_ids_are_kept_or_made_the_same_way_every_time() -> None:
     lines = [line(EventId="not/url:safe"), line(EventId=None), line(EventId="x" * 129)]
     first = [record.event_id for record in dsjson(lines).records]
@@ -438,8 +443,12 @@ def test_a_malformed_csv_line_is_refused_with_its_number_and_what_is_wrong(
 def test_a_csv_with_more_actions_than_the_decision_point_takes_is_refused() -> None:
     rows = "".join(f"a{i},0.5,1\n" for i in range(4))
     refused = refusal(csv, "action,probability,reward\n" + rows, max_actions=3)
-    assert "names 4 actions" in (refused.lines or [])[0].message
+    assert [(p.line, p.field) for p in refused.lines or []] == [(1, "action")]
+    assert "4 actions" in (refused.lines or [])[0].message
     assert len(csv("action,probability,reward\n" + rows, max_actions=4).records) == 4
+    given = [Action(id=f"a{i}") for i in range(4)]
+    refused = refusal(csv, "action,probability,reward\n" + rows, max_actions=3, actions=given)
+    assert [(p.line, p.field) for p in refused.lines or []] == [(1, "actions")]
 
 
 def test_the_longest_action_id_names_an_action_column() -> None:
