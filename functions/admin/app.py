@@ -1,5 +1,5 @@
-"""Operators' routes under /decision-points/{decision_point}/, IAM-protected: settings and
-the model history."""
+"""IAM-protected operator routes under /decision-points/{decision_point}/: settings, the
+model history, and warm starts from logged history."""
 
 from datetime import UTC, datetime
 from typing import Annotated
@@ -7,11 +7,13 @@ from typing import Annotated
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.event_handler.openapi.params import Path
 from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from decider import admin
-from decider.api import http_api, responses
-from decider.schemas import DecisionPointSettings, ModelHistory
+from decider import admin, history
+from decider.api import MAX_HISTORY_BODY_BYTES, http_api, responses
+from decider.schemas import DecisionPointSettings, HistoryImport, ImportReport, ModelHistory
 from decider.settings import AdminSettings
+from decider.store import on_aws
 from decider.store.dynamo_registry import DynamoRegistry
 
 logger = Logger()
@@ -19,7 +21,10 @@ metrics = Metrics()
 tracer = Tracer()
 settings = AdminSettings()  # type: ignore[call-arg]  # from the environment
 registry = DynamoRegistry(settings.models_table)
-app = http_api(logger)
+log = on_aws.decision_log(settings)
+loop = settings.loop()
+HISTORY_ROUTE = "POST /decision-points/{decision_point}/history"
+app = http_api(logger, body_limits={HISTORY_ROUTE: MAX_HISTORY_BODY_BYTES})
 
 DecisionPointPath = Annotated[
     str, Path(min_length=1, max_length=64, pattern=r"^[a-z0-9][a-z0-9_-]*$")
@@ -60,6 +65,46 @@ def put_settings(
 @tracer.capture_method
 def get_models(decision_point: DecisionPointPath) -> ModelHistory:
     return admin.model_history(registry, decision_point)
+
+
+@app.post(
+    "/decision-points/<decision_point>/history",
+    operation_id="importDecisionHistory",
+    summary="Seed a new decision point with logged decisions (DSJSON or CSV)",
+    description="Every line is validated as a live decision is, and a file with any invalid "
+    "line imports nothing (error.lines lists them). The next retrain learns the decisions. "
+    "Importing the same file again changes nothing.",
+    responses=responses(
+        "What was imported",
+        400,
+        409,
+        413,
+        415,
+        meanings={
+            400: "Invalid input, or lines of the file that are not valid decisions (listed "
+            "in error.lines); nothing was imported",
+            409: "The decision point has been retrained already (already_trained), or another "
+            "decision point has logged event ids of the file (event_id_taken)",
+            413: f"The body is larger than {MAX_HISTORY_BODY_BYTES} bytes: split the file",
+        },
+    ),
+)
+@tracer.capture_method
+def import_history(decision_point: DecisionPointPath, body: HistoryImport) -> ImportReport:
+    report = history.import_file(
+        decision_point,
+        body,
+        log=log,
+        registry=registry,
+        retention=loop.retention,
+        now=datetime.now(UTC),
+    )
+    logger.info("history imported", extra=report.model_dump(mode="json"))
+    metrics.add_dimension(name="decision_point", value=decision_point)
+    metrics.add_metric(
+        name="HistoryDecisionsImported", unit=MetricUnit.Count, value=report.imported
+    )
+    return report
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict
+from typing import Any, Protocol
 
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
@@ -16,18 +17,32 @@ from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
 from pydantic import BaseModel
 
 from decider import personalizer
-from decider.errors import DeciderError, PayloadTooLarge
+from decider.errors import DeciderError, LineProblem, PayloadTooLarge
 from decider.schemas import ErrorResponse
 
 MAX_BODY_BYTES = 64 * 1024
-# (status, code, message, field) -> the response: how one API shapes its errors.
-ErrorShape = Callable[[int, str, str, str | None], Response]
+# A history file's route: Lambda takes at most 6 MB of event, and the event's JSON escapes the
+# body's quotes and backslashes once more (at worst doubling it), so a body stays under 3 MB.
+MAX_HISTORY_BODY_BYTES = 3_000_000
 
 
-def strict_json(body: str) -> Any:
+class ErrorShape(Protocol):
+    """How one API shapes its errors: (status, code, message, field, lines) -> the response."""
+
+    def __call__(
+        self,
+        status: int,
+        code: str,
+        message: str,
+        field: str | None = None,
+        lines: Sequence[LineProblem] | None = None,
+    ) -> Response: ...
+
+
+def strict_json(body: str, limit: int = MAX_BODY_BYTES) -> Any:
     """json.loads with a size limit, refusing NaN and Infinity, which are not JSON."""
-    if len(body.encode()) > MAX_BODY_BYTES:
-        raise PayloadTooLarge(f"the body exceeds {MAX_BODY_BYTES} bytes")
+    if len(body.encode()) > limit:
+        raise PayloadTooLarge(f"the body exceeds {limit} bytes")
     try:
         return json.loads(body, parse_constant=_refuse_constant)
     except json.JSONDecodeError:
@@ -41,29 +56,57 @@ def _refuse_constant(name: str) -> Any:
     raise json.JSONDecodeError(f"{name} is not valid JSON", name, 0)
 
 
-def error(status: int, code: str, message: str, field: str | None = None) -> Response:
+def error(
+    status: int,
+    code: str,
+    message: str,
+    field: str | None = None,
+    lines: Sequence[LineProblem] | None = None,
+) -> Response:
     body: dict[str, Any] = {"code": code, "message": message}
     if field:
         body["field"] = field
+    if lines is not None:
+        body["lines"] = [_line(problem) for problem in lines]
     return Response(
         status_code=status, content_type="application/json", body=json.dumps({"error": body})
     )
 
 
-def personalizer_error(status: int, code: str, message: str, field: str | None = None) -> Response:
-    """The same error in Azure Personalizer v1.0's shape, for its compatible routes."""
+def _line(problem: LineProblem) -> dict[str, Any]:
+    return {k: v for k, v in asdict(problem).items() if v is not None}
+
+
+def personalizer_error(
+    status: int,
+    code: str,
+    message: str,
+    field: str | None = None,
+    lines: Sequence[LineProblem] | None = None,
+) -> Response:
+    """The same error in Azure Personalizer v1.0's shape, for its compatible routes (which
+    take no files, so never have ``lines``)."""
     status, body = personalizer.error_body(status, code, message, field)
     return Response(status_code=status, content_type="application/json", body=json.dumps(body))
 
 
-def http_api(logger: Logger, shape: ErrorShape = error) -> APIGatewayHttpResolver:
+def http_api(
+    logger: Logger, shape: ErrorShape = error, body_limits: Mapping[str, int] | None = None
+) -> APIGatewayHttpResolver:
     """A resolver with pydantic validation whose every failure answers in ``shape``
-    (by default the error shape of DESIGN.md)."""
-    app = APIGatewayHttpResolver(enable_validation=True, json_body_deserializer=strict_json)
+    (by default the error shape of DESIGN.md). Bodies are limited to MAX_BODY_BYTES, or for
+    a route key of ``body_limits`` (``"POST /path/{param}"``, as in the template) to its own."""
+    limits = dict(body_limits or {})
+
+    def _json(body: str) -> Any:
+        route_key = app.current_event.raw_event.get("routeKey", "")
+        return strict_json(body, limits.get(route_key, MAX_BODY_BYTES))
+
+    app = APIGatewayHttpResolver(enable_validation=True, json_body_deserializer=_json)
 
     @app.exception_handler(DeciderError)
     def _domain(failure: DeciderError) -> Response:
-        return shape(failure.status, failure.code, failure.message, failure.field)
+        return shape(failure.status, failure.code, failure.message, failure.field, failure.lines)
 
     @app.exception_handler(RequestValidationError)
     def _invalid(failure: RequestValidationError) -> Response:
@@ -142,13 +185,18 @@ ERROR_MEANINGS = {
 
 
 def responses(
-    answer: str, *errors: int, error_model: type[BaseModel] = ErrorResponse
+    answer: str,
+    *errors: int,
+    error_model: type[BaseModel] = ErrorResponse,
+    meanings: Mapping[int, str] | None = None,
 ) -> dict[int, OpenAPIResponse]:
-    """A route's documented responses: 200 with its return type, and each error's shape."""
+    """A route's documented responses: 200 with its return type, and each error's shape
+    (described as ERROR_MEANINGS says, unless ``meanings`` says otherwise for the route)."""
+    described = {**ERROR_MEANINGS, **(meanings or {})}
     documented: dict[int, OpenAPIResponse] = {200: {"description": answer}}
     for status in errors:
         documented[status] = {
-            "description": ERROR_MEANINGS[status],
+            "description": described[status],
             "content": {"application/json": {"model": error_model}},
         }
     return documented

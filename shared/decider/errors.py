@@ -1,9 +1,24 @@
 """Domain errors, each mapped once to an HTTP status by the functions."""
 
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class LineProblem:
+    """What is wrong on one line of an uploaded file (``field``: where on the line)."""
+
+    line: int
+    message: str
+    field: str | None = None
+
 
 class DeciderError(Exception):
     status = 400
     code = "invalid_request"
+    lines: Sequence[LineProblem] | None = None  # per-line problems of an uploaded file
 
     def __init__(self, message: str, field: str | None = None) -> None:
         super().__init__(message)
@@ -33,3 +48,31 @@ class PayloadTooLarge(DeciderError):
 class UnknownDecisionPoint(DeciderError):
     status = 404
     code = "unknown_decision_point"
+
+
+class InvalidHistory(DeciderError):
+    """Lines of a history file that cannot be imported; then none of the file is."""
+
+    code = "invalid_history"
+
+    def __init__(self, message: str, lines: Sequence[LineProblem]) -> None:
+        super().__init__(message, field="content")
+        self.lines = list(lines)
+
+
+class AlreadyTrained(DeciderError):
+    """History is imported into new decision points only: retrain never goes back in time."""
+
+    status = 409
+    code = "already_trained"
+
+
+class EventIdTaken(DeciderError):
+    """Event ids of a history file that another decision point has logged."""
+
+    status = 409
+    code = "event_id_taken"
+
+    def __init__(self, message: str, lines: Sequence[LineProblem]) -> None:
+        super().__init__(message, field="content")
+        self.lines = list(lines)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator, Mapping
+from collections.abc import Collection, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Literal, Protocol
@@ -115,6 +115,10 @@ class DecisionLog(Protocol):
         self, decision_point: str, since: datetime | None, until: datetime
     ) -> Iterator[DecisionRecord]:
         """Decisions made in (since, until], oldest first."""
+
+    def decision_points_of(self, event_ids: Collection[str]) -> dict[str, str]:
+        """The decision point of each of these event ids that is logged (a history import
+        checks its event ids before it writes any)."""
 
 
 class ModelStore(Protocol):

@@ -107,6 +107,15 @@ DecisionPointId = Annotated[
     str, Field(min_length=1, max_length=64, pattern=r"^[a-z0-9][a-z0-9_-]*$")
 ]
 ActionId = Annotated[str, Field(min_length=1, max_length=128)]
+Timestamp = Annotated[AwareDatetime, BeforeValidator(_iso_text), AfterValidator(_plausible)]
+# A JSON number, as the schema says: lax pydantic would record `false` or "1" as a reward.
+RewardValue = Annotated[
+    float,
+    Field(strict=True, allow_inf_nan=False, ge=-1e6, le=1e6),
+    AfterValidator(storable_reward),
+]
+# The logged probability of the chosen action: what off-policy learning divides by.
+Probability = Annotated[float, Field(strict=True, allow_inf_nan=False, gt=0, le=1)]
 Season = Literal["spring", "summer", "autumn", "winter"]
 DeviceType = Literal["mobile", "tablet", "desktop", "bot"]
 
@@ -158,9 +167,7 @@ class Device(Strict):
 
 
 class Context(Strict):
-    timestamp: (
-        Annotated[AwareDatetime, BeforeValidator(_iso_text), AfterValidator(_plausible)] | None
-    ) = None
+    timestamp: Timestamp | None = None
     season: Season | None = None
     geo: Geo | None = None
     device: Device | None = None
@@ -171,6 +178,14 @@ class Context(Strict):
 class Action(Strict):
     id: ActionId
     features: Features = Field(default_factory=dict)
+
+
+def unique_action_ids(actions: list[Action]) -> list[Action]:
+    ids = [action.id for action in actions]
+    duplicates = sorted({i for i in ids if ids.count(i) > 1})
+    if duplicates:
+        raise ValueError(f"duplicate action ids: {', '.join(duplicates)}")
+    return actions
 
 
 class DecideRequest(Strict):
@@ -203,11 +218,7 @@ class DecideRequest(Strict):
     @field_validator("actions")
     @classmethod
     def _unique_ids(cls, actions: list[Action]) -> list[Action]:
-        ids = [action.id for action in actions]
-        duplicates = sorted({i for i in ids if ids.count(i) > 1})
-        if duplicates:
-            raise ValueError(f"duplicate action ids: {', '.join(duplicates)}")
-        return actions
+        return unique_action_ids(actions)
 
     @field_validator("excluded_actions")
     @classmethod
@@ -247,12 +258,7 @@ class RewardRequest(Strict):
         json_schema_extra={"examples": [{"value": 1.0, "reward_id": "o-5531"}]}
     )
 
-    # A JSON number, as the schema says: lax pydantic would record `false` or "1" as a reward.
-    value: Annotated[
-        float,
-        Field(strict=True, allow_inf_nan=False, ge=-1e6, le=1e6),
-        AfterValidator(storable_reward),
-    ]
+    value: RewardValue
     reward_id: Annotated[str, Field(min_length=1, max_length=128)] | None = Field(
         default=None,
         description="Idempotency key, e.g. the order id. Without it, a second reward for the "
@@ -310,14 +316,27 @@ class ModelHistory(BaseModel):
     versions: list[ModelVersionSummary] = Field(description="Newest first")
 
 
+class LineError(BaseModel):
+    line: int = Field(description="The line (for CSV, the row's first line) of the file, from 1.")
+    message: str
+    field: str | None = Field(
+        default=None, description="Where on the line: a DSJSON path or a CSV column."
+    )
+
+
 class ErrorBody(BaseModel):
     code: str = Field(
         description="What went wrong, for programs: invalid_request, malformed_json, "
-        "unsupported_media_type, payload_too_large, unknown_event, duplicate_event, not_found."
+        "unsupported_media_type, payload_too_large, unknown_event, duplicate_event, not_found, "
+        "unknown_decision_point, invalid_history, already_trained, event_id_taken."
     )
     message: str = Field(description="What went wrong, for people.")
     field: str | None = Field(
         default=None, description="The request field at fault, dotted: context.geo.timezone."
+    )
+    lines: list[LineError] | None = Field(
+        default=None,
+        description="For a history import: each line at fault (at most 100, in file order).",
     )
 
 
@@ -338,3 +357,54 @@ class RetrainReport(BaseModel):
         description="Off-policy estimates (ips, snips, dr: value, low, high, n) of the candidate, "
         "the serving model, uniform random and the baseline action on held-out decisions.",
     )
+
+
+HISTORY_EXAMPLE: dict[str, Any] = {
+    "format": "csv",
+    "content": "event_id,timestamp,action,probability,reward,context.weather\n"
+    "v-1,2025-01-05T09:30:00Z,winter-coat,0.5,1,snowy\n"
+    "v-2,2025-01-05T09:31:00Z,sunglasses,0.5,0,snowy\n",
+}
+
+
+class HistoryImport(Strict):
+    """Logged decisions to seed a new decision point with (POST .../history)."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [HISTORY_EXAMPLE]})
+
+    format: Literal["dsjson", "csv"] = Field(
+        description="dsjson: VW's decision-service JSON, one decision a line (Azure "
+        "Personalizer's exported logs); csv: a header row, then one decision a row."
+    )
+    content: str = Field(min_length=1, description="The file's text.")
+    actions: Annotated[list[Action], Field(min_length=1, max_length=MAX_ACTIONS)] | None = Field(
+        default=None,
+        description="CSV only: every row's candidate actions, with their features. Without "
+        "it, the candidates are every action id of the file's action column.",
+    )
+
+    @field_validator("actions")
+    @classmethod
+    def _unique_ids(cls, actions: list[Action] | None) -> list[Action] | None:
+        return None if actions is None else unique_action_ids(actions)
+
+
+class ImportReport(BaseModel):
+    decision_point: str
+    format: Literal["dsjson", "csv"]
+    decisions: int = Field(description="Decisions in the file.")
+    imported: int = Field(description="Decisions written now.")
+    already_present: int = Field(
+        description="Decisions whose event id this decision point had logged already (a "
+        "repeated import): left as they were."
+    )
+    not_activated: int = Field(
+        description="Decisions logged as never shown (DSJSON _skipLearn, or a deferred action "
+        "never activated): imported, never learned."
+    )
+    skipped_lines: int = Field(
+        description="Lines that hold no decision: a DSJSON reward without its decision, or a "
+        "checkpoint line."
+    )
+    first_decided_at: datetime
+    last_decided_at: datetime

@@ -81,5 +81,9 @@ def test_a_bad_decision_point_in_the_path_is_refused(stack: LocalStack) -> None:
 
 def test_the_operator_routes_require_iam_on_aws(stack: LocalStack) -> None:
     routes = [r for r in stack.template.routes if r.path.startswith("/decision-points/")]
-    assert {(r.method, r.iam) for r in routes} == {("GET", True), ("PUT", True)}
+    assert {(r.method, r.path.rsplit("/", 1)[1], r.iam) for r in routes} == {
+        ("GET", "settings", True),
+        ("PUT", "settings", True),
+        ("POST", "history", True),
+    }
     assert not [r for r in stack.template.routes if r.iam and r not in routes]

@@ -18,6 +18,7 @@ NATIVE_ERRORS = {
     ("post", "/decide"): {"400", "409", "413", "415"},
     ("post", "/events/{event_id}/reward"): {"400", "404", "413", "415"},
     ("post", "/events/{event_id}/activate"): {"400", "404"},
+    ("post", "/decision-points/{decision_point}/history"): {"400", "409", "413", "415"},
 }
 
 
@@ -71,6 +72,9 @@ def test_the_documented_examples_are_accepted(document: dict[str, Any], stack: L
     [reward] = schemas["RewardRequest"]["examples"]
     rewarded = stack.post(f"/events/{decided.json()['event_id']}/reward", reward)
     assert (rewarded.status, rewarded.json()["status"]) == (200, "recorded"), rewarded.body
+    [history] = schemas["HistoryImport"]["examples"]
+    imported = stack.post("/decision-points/example/history", history)
+    assert (imported.status, imported.json()["imported"]) == (200, 2), imported.body
 
 
 HELLO_APP = """

@@ -3,6 +3,7 @@ template.yaml) must behave the same, or unit tests on the fakes prove nothing.""
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -273,6 +274,35 @@ def test_settled_reads_every_page_of_a_large_window(stores: Stores) -> None:
     assert all(r.features.custom["note"] == note for r in window)
     if stores.dynamodb is not None:
         assert stores.dynamodb.calls["query"] >= 2, "the window did not span several pages"
+
+
+# --- decision log: imported history ------------------------------------------------------------
+
+
+def test_an_imported_decision_is_stored_with_its_reward(stores: Stores) -> None:
+    original = dataclasses.replace(record("e-1"), model_version=None, reward=-0.5)
+    stores.log.put(original)
+    assert stored(stores, "e-1") == original
+    # A reward arriving later is recorded, and under earliest the logged one is kept
+    assert reward(stores, "e-1", 1.0, "order-1") == "recorded"
+    assert stored(stores, "e-1").reward == -0.5
+
+
+def test_the_decision_points_of_logged_event_ids_are_found_in_batches(stores: Stores) -> None:
+    # Given decisions of two decision points
+    stores.log.put(record("e-1"))
+    stores.log.put(record("e-2", decision_point="other"))
+    stores.log.put(record("e-250"))
+    asked = [f"e-{n}" for n in range(1, 251)]  # more than one BatchGetItem takes
+    if stores.dynamodb is not None:
+        stores.dynamodb.calls.clear()
+    # When their event ids are looked up among many that are not logged
+    found = stores.log.decision_points_of([*asked, "e-1"])
+    # Then the logged ones are found with their decision points, and no others
+    assert found == {"e-1": DP, "e-2": "other", "e-250": DP}
+    if stores.dynamodb is not None:
+        assert stores.dynamodb.calls["batch_get_item"] == 3
+    assert stores.log.decision_points_of([]) == {}
 
 
 # --- model store ---------------------------------------------------------------------------------

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import itertools
+import time
+from collections.abc import Collection, Iterator
 from datetime import datetime
 from typing import Any
 
@@ -138,6 +140,31 @@ class DynamoDecisionLog(AwsStore):
                 return
             query["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
+    def decision_points_of(self, event_ids: Collection[str]) -> dict[str, str]:
+        found: dict[str, str] = {}
+        unique = list(dict.fromkeys(event_ids))
+        for start in range(0, len(unique), _BATCH_GET_KEYS):
+            keys = [{"event_id": {"S": i}} for i in unique[start : start + _BATCH_GET_KEYS]]
+            request: dict[str, Any] = {
+                self._table: {
+                    "Keys": keys,
+                    "ProjectionExpression": "event_id, decision_point",
+                    "ConsistentRead": True,
+                }
+            }
+            for attempt in itertools.count():
+                page = self.client.batch_get_item(RequestItems=request)
+                for item in page.get("Responses", {}).get(self._table, []):
+                    found[item["event_id"]["S"]] = item["decision_point"]["S"]
+                request = page.get("UnprocessedKeys") or {}
+                if not request:
+                    break
+                time.sleep(min(0.05 * 2**attempt, 1.0))  # throttled: back off, then the rest
+        return found
+
+
+_BATCH_GET_KEYS = 100  # DynamoDB's most per BatchGetItem
+
 
 def _item(record: DecisionRecord) -> dict[str, Any]:
     item: dict[str, Any] = {
@@ -154,6 +181,8 @@ def _item(record: DecisionRecord) -> dict[str, Any]:
     }
     if record.model_version is not None:
         item["model_version"] = {"N": str(record.model_version)}
+    if record.reward is not None:  # a decision imported from history comes with its reward
+        item["reward"] = {"N": repr(record.reward)}
     return item
 
 

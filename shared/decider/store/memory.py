@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
-from collections.abc import Iterator, Mapping
+from collections.abc import Collection, Iterator, Mapping
 from datetime import datetime
 
 from decider.errors import DuplicateEvent, UnknownEvent
@@ -79,6 +79,9 @@ class MemoryDecisionLog:
             and r.decided_at <= until
         ]
         yield from sorted(chosen, key=lambda r: r.decided_at)
+
+    def decision_points_of(self, event_ids: Collection[str]) -> dict[str, str]:
+        return {i: self.records[i].decision_point for i in event_ids if i in self.records}
 
 
 class MemoryModelStore:
