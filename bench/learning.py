@@ -32,6 +32,7 @@ from decider.events import record_reward
 from decider.featurize import DecisionFeatures, Label
 from decider.model_cache import ModelCache
 from decider.policy import Policy, sample
+from decider.records import Tally, earned
 from decider.schemas import DecideRequest, RewardRequest
 from decider.settings import LoopSettings
 from decider.store.memory import MemoryDecisionLog, MemoryModelStore, MemoryRegistry
@@ -192,6 +193,8 @@ def run(
     loop = chosen_variant.loop()
     # What the model sees of the context (this process runs one job at a time).
     featurize.DISPLAY_ONLY = DISPLAY_ONLY | chosen_variant.hidden
+    if chosen_variant.buckets is not None:
+        featurize.NUMBER_BUCKETS = chosen_variant.buckets
     clock = Clock()
     log, store, registry = MemoryDecisionLog(), MemoryModelStore(), MemoryRegistry()
     decider = Decider(ModelCache(registry, store, loop.exploration, 0), log, loop, now=clock)
@@ -266,11 +269,12 @@ def run(
         started = time.perf_counter()
         retrain(DP, log=log, store=store, registry=registry, loop=loop, now=clock())
         seconds["loop"] += time.perf_counter() - started
+    earned_by = earned(registry.versions(DP))
     versions = [
         {
             "version": v.version,
             "expected": json.loads(v.evaluation_json),
-            "realized": v.realized.as_dict(),
+            "realized": earned_by.get(v.version, Tally()).as_dict(),
         }
         for v in registry.versions(DP)
     ]
@@ -286,25 +290,24 @@ class Variant:
 
     settings: dict[str, Any] = field(default_factory=dict)
     hidden: frozenset[str] = frozenset()
+    buckets: bool | None = None  # numbers as half-octave categories too (None: the default)
 
     def loop(self) -> LoopSettings:
         return LoopSettings(reward_wait=WAIT, **self.settings)
 
 
 _NO_CALENDAR = frozenset({"month", "seasonal_month"})
-_ROUND = timedelta(seconds=1000)  # a round of 1,000 visitors, one a second, in service time
 COIN = ["--coin"]
+_ISSUE_2 = {"learner": [], "passes": 1, "exploration": ["--squarecb"]}
 VARIANTS: dict[str, Variant] = {
     # The defaults of this code base, whatever they are now.
     "default": Variant(),
     # Issue 2's loop: SGD at VW's defaults, one pass, continued; no calendar features.
-    "before": Variant({"learner": [], "passes": 1}, _NO_CALENDAR),
-    "calendar": Variant({"learner": [], "passes": 1}),
+    "before": Variant(_ISSUE_2, _NO_CALENDAR, buckets=False),
+    "calendar": Variant(_ISSUE_2, buckets=False),
     "coin": Variant({"learner": COIN, "passes": 1}),
     "coin-3": Variant({"learner": COIN, "passes": 3}),
     "coin-3-nocal": Variant({"learner": COIN, "passes": 3}, _NO_CALENDAR),
-    "coin-3-window4": Variant({"learner": COIN, "passes": 3, "window": 4 * _ROUND}),
-    "coin-3-window3": Variant({"learner": COIN, "passes": 3, "window": 3 * _ROUND}),
     "coin-3-weekday": Variant({"learner": COIN, "passes": 3}, frozenset({"hour", "timezone"})),
     "coin-3-gamma50": Variant(
         {"learner": COIN, "passes": 3, "exploration": ["--squarecb", "--gamma_scale", "50"]}
@@ -313,14 +316,38 @@ VARIANTS: dict[str, Variant] = {
         {"learner": COIN, "passes": 3, "exploration": ["--squarecb", "--gamma_scale", "3"]}
     ),
     "coin-3-eps05": Variant({"learner": COIN, "passes": 3, "exploration": ["--epsilon", "0.05"]}),
-    "coin-3-dr": Variant(
-        {"learner": COIN, "passes": 3, "exploration": ["--squarecb", "--cb_type", "dr"]}
+    # SquareCB takes only --cb_type mtr; the other estimators are tried under epsilon.
+    "coin-3-eps05-dr": Variant(
+        {"learner": COIN, "passes": 3, "exploration": ["--epsilon", "0.05", "--cb_type", "dr"]}
     ),
-    "coin-3-ips": Variant(
-        {"learner": COIN, "passes": 3, "exploration": ["--squarecb", "--cb_type", "ips"]}
+    "coin-3-eps05-ips": Variant(
+        {"learner": COIN, "passes": 3, "exploration": ["--epsilon", "0.05", "--cb_type", "ips"]}
     ),
     "coin-3-automl": Variant({"learner": [*COIN, "--automl", "4"], "passes": 3}),
+    "coin-3-gamma50-buckets": Variant(
+        {"learner": COIN, "passes": 3, "exploration": ["--squarecb", "--gamma_scale", "50"]},
+        buckets=True,
+    ),
+    # Profile x profile x action ("returning visitors who cook"), and context x context x
+    # action ("December in the south"), on top of the default interactions.
+    "ppa": Variant({"learner": [*COIN, "--cubic", "ppa", "--cubic", "ppi"]}),
+    "ppa-cca": Variant({"learner": [*COIN, "--cubic", "ppa", "--cubic", "ppi", "--cubic", "cca"]}),
+    # A constant gamma: SquareCB otherwise grows it with the square root of examples seen,
+    # and turns nearly greedy.
+    "gamma50-const": Variant(
+        {"exploration": ["--squarecb", "--gamma_scale", "50", "--gamma_exponent", "0"]}
+    ),
+    "gamma100-const": Variant(
+        {"exploration": ["--squarecb", "--gamma_scale", "100", "--gamma_exponent", "0"]}
+    ),
+    "gamma10": Variant({"exploration": ["--squarecb"]}),
+    "gamma50-exp025": Variant(
+        {"exploration": ["--squarecb", "--gamma_scale", "50", "--gamma_exponent", "0.25"]}
+    ),
     "sgd-3": Variant({"learner": [], "passes": 3}),
+    "sgd-3-gamma50": Variant(
+        {"learner": [], "passes": 3, "exploration": ["--squarecb", "--gamma_scale", "50"]}
+    ),
     "sgd-3-l01": Variant({"learner": ["-l", "0.1"], "passes": 3}),
 }
 
@@ -430,13 +457,17 @@ def plot(summary: dict[str, Any], path: Path) -> None:
     figure.savefig(path, dpi=90)
 
 
-def _job(args: tuple[str, int, int, int, str, tuple[str, ...]]) -> RunResult:
-    return run(*args)
+def _job(args: tuple[str, int, int, int, str, tuple[str, ...]]) -> RunResult | str:
+    try:
+        return run(*args)
+    except Exception as failure:  # one configuration VW refuses must not lose the others
+        return f"{args[4]} {args[0]} seed {args[1]}: {failure}"
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, default=5)
+    parser.add_argument("--first-seed", type=int, default=1)
     parser.add_argument("--rounds", type=int, default=10)
     parser.add_argument("--per-round", type=int, default=1000)
     parser.add_argument("--shops", default=",".join(BENCHMARK_SHOPS))
@@ -448,13 +479,25 @@ def main(argv: list[str] | None = None) -> int:
     peers = tuple(p for p in args.peers.split(",") if p)
     jobs = [
         (shop, seed, args.rounds, args.per_round, variant, peers)
-        for variant in args.variants.split(",")
+        for seed in range(args.first_seed, args.first_seed + args.seeds)
         for shop in args.shops.split(",")
-        for seed in range(1, args.seeds + 1)
+        for variant in args.variants.split(",")
     ]
     started = time.monotonic()
     with multiprocessing.get_context("fork").Pool(args.workers) as pool:
-        results = pool.map(_job, jobs, chunksize=1)
+        results: list[RunResult] = []
+        for done, result in enumerate(pool.imap_unordered(_job, jobs, chunksize=1), start=1):
+            if isinstance(result, str):
+                print(f"  [{done}/{len(jobs)}] FAILED {result}", file=sys.stderr, flush=True)
+                continue
+            results.append(result)
+            print(
+                f"  [{done}/{len(jobs)}] {result.variant} {result.shop} seed "
+                f"{result.seed}: last round {result.shares('loop')[-1]:.2f}",
+                file=sys.stderr,
+                flush=True,
+            )
+        results.sort(key=lambda r: (r.variant, list(BENCHMARK_SHOPS).index(r.shop), r.seed))
     elapsed = time.monotonic() - started
     print(
         f"# {platform.machine()}, Python {platform.python_version()}, {args.workers} workers, "
@@ -462,6 +505,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     args.out.mkdir(parents=True, exist_ok=True)
     for variant in args.variants.split(","):
+        if not any(r.variant == variant for r in results):
+            continue
         summary = summarize([r for r in results if r.variant == variant])
         print(f"\n## variant {variant}: last round's share of the oracle's gain (mean, range)\n")
         print(table(summary))

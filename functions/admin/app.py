@@ -5,7 +5,7 @@ from datetime import UTC, datetime
 from typing import Annotated
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
-from aws_lambda_powertools.event_handler.openapi.params import Path
+from aws_lambda_powertools.event_handler.openapi.params import Path, Query
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -63,8 +63,11 @@ def put_settings(
     responses=responses("Every version, newest first", 400, 404),
 )
 @tracer.capture_method
-def get_models(decision_point: DecisionPointPath) -> ModelHistory:
-    return admin.model_history(registry, decision_point)
+def get_models(
+    decision_point: DecisionPointPath,
+    limit: Annotated[int, Query(ge=1, le=200, description="Newest versions to list")] = 50,
+) -> ModelHistory:
+    return admin.model_history(registry, decision_point, limit)
 
 
 @app.post(

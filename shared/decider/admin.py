@@ -6,7 +6,7 @@ import json
 from datetime import datetime
 
 from decider.errors import UnknownDecisionPoint
-from decider.records import Registry
+from decider.records import Registry, Tally, earned
 from decider.schemas import (
     DecisionPointSettings,
     ModelHistory,
@@ -30,12 +30,13 @@ def write_settings(
     return settings
 
 
-def model_history(registry: Registry, decision_point: str) -> ModelHistory:
-    """Every version, newest first, with its estimate and what it earned while it served."""
+def model_history(registry: Registry, decision_point: str, limit: int = 50) -> ModelHistory:
+    """The newest ``limit`` versions, each with its estimate and what it earned serving."""
     current = registry.current(decision_point)
     if current is None:
         raise UnknownDecisionPoint(f"no decision point {decision_point!r}", field="decision_point")
     versions = sorted(registry.versions(decision_point), key=lambda v: -v.version)
+    earned_by = earned(versions)
     return ModelHistory(
         decision_point=decision_point,
         versions=[
@@ -48,8 +49,8 @@ def model_history(registry: Registry, decision_point: str) -> ModelHistory:
                 decisions_learned=v.decisions_learned,
                 tuning=v.exploration,
                 expected=json.loads(v.evaluation_json),
-                realized=Realized.model_validate(v.realized.as_dict()),
+                realized=Realized.model_validate(earned_by.get(v.version, Tally()).as_dict()),
             )
-            for v in versions
+            for v in versions[:limit]
         ],
     )

@@ -57,11 +57,13 @@ class Evaluation:
             )
         self.logged.add(reward)
 
+    def estimate(self, target: str) -> dict[str, Any]:
+        off = self.targets[target]
+        return {kind: i.as_dict() for kind, i in off.estimates().items()} if len(off) else {}
+
     def summary(self) -> dict[str, Any]:
         found: dict[str, Any] = {
-            name: {kind: interval.as_dict() for kind, interval in off.estimates().items()}
-            for name, off in self.targets.items()
-            if len(off)
+            name: self.estimate(name) for name, off in self.targets.items() if len(off)
         }
         found["logged"] = self.logged.as_dict()
         found["learned"] = self.learned.as_dict()

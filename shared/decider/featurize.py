@@ -9,6 +9,7 @@ weight 1), numbers are magnitudes, ``true`` is a flag, lists of strings are sets
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -22,6 +23,8 @@ ACTION_NAMESPACES = ("a", "i")
 INTERACTIONS = tuple(s + a for s in SHARED_NAMESPACES for a in ACTION_NAMESPACES)
 # Context x profile x action: "returning visitors in the evening" is more than either alone.
 CUBIC_INTERACTIONS = ("cpa", "cpi")
+# Numbers are learned as magnitudes and as the half-octave they fall in (docs/benchmarks.md).
+NUMBER_BUCKETS = True
 
 
 @dataclass(frozen=True)
@@ -111,6 +114,8 @@ def namespace(raw: RawFeatures, *, categorical_numbers: bool = False) -> dict[st
             out[key] = 1.0
         elif isinstance(value, int | float) and not categorical_numbers:
             out[key] = float(value)
+            if NUMBER_BUCKETS:
+                out[f"{key}~{magnitude_bucket(value)}"] = 1.0
         elif isinstance(value, list):
             for item in value:
                 out[f"{key}={escape_value(item)}"] = 1.0
@@ -119,10 +124,20 @@ def namespace(raw: RawFeatures, *, categorical_numbers: bool = False) -> dict[st
     return out
 
 
+def magnitude_bucket(value: float) -> str:
+    """A number's half-octave, as a category: what a price or a count is worth is seldom a
+    straight line, and a linear weight per magnitude cannot bend."""
+    if value == 0:
+        return "0"
+    sign = "-" if value < 0 else "+"
+    return f"{sign}2^{math.floor(math.log2(abs(value)) * 2) / 2:g}"
+
+
 def escape_name(name: str) -> str:
-    """Injective: names never hold a raw ``=`` (the value separator), a leading ``_`` (VW's
+    """Injective: names never hold a raw ``=`` (the value separator) or ``~`` (a number's
+    bucket), a leading ``_`` (VW's
     JSON parser reserves those keys) or a NUL (where VW's parser cuts a string short)."""
-    escaped = escape_value(name).replace("=", "%3D")
+    escaped = escape_value(name).replace("=", "%3D").replace("~", "%7E")
     return "%5F" + escaped[1:] if escaped.startswith("_") else escaped
 
 

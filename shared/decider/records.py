@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import math
-from collections.abc import Collection, Iterator, Mapping
+from collections.abc import Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Literal, Protocol
@@ -41,6 +42,24 @@ class Tally:
         return {"n": self.n, "mean": mean, "low": mean - half, "high": mean + half}
 
 
+def earned(versions: Iterable[ModelVersion]) -> dict[int, Tally]:
+    """What each version earned while it served, summed over the windows that settled it."""
+    total: dict[int, Tally] = {}
+    for version in versions:
+        for number, tally in version.served.items():
+            total[number] = total.get(number, Tally()).merged(tally)
+    return total
+
+
+def served_to_json(served: Mapping[int, Tally]) -> str:
+    return json.dumps({str(v): [t.n, t.total, t.squares] for v, t in served.items()})
+
+
+def served_from_json(text: str) -> dict[int, Tally]:
+    return {int(v): Tally(int(n), total, squares) for v, (n, total, squares) in
+            json.loads(text).items()}  # fmt: skip
+
+
 @dataclass(frozen=True)
 class DecisionRecord:
     event_id: str
@@ -69,7 +88,7 @@ class CurrentModel:
     model_key: str | None
     watermark: datetime | None
     model_sha256: str | None = None
-    exploration: str | None = None  # the VW exploration arguments the model was trained with
+    exploration: str | None = None  # the VW tuning arguments the model was trained with
     settings: DecisionPointSettings = field(default_factory=DecisionPointSettings)
 
 
@@ -85,9 +104,8 @@ class ModelVersion:
     decisions_learned: int
     evaluation_json: str
     exploration: str = ""  # the VW tuning arguments it was trained with: its lineage
-    # What the version earned while it served (reward sum and sum of squares over n decisions),
-    # added by later retrains as its decisions settle.
-    realized: Tally = field(default_factory=lambda: Tally())
+    # What the versions that served this version's window earned in it, by version.
+    served: Mapping[int, Tally] = field(default_factory=dict)
 
 
 class DecisionLog(Protocol):
@@ -136,14 +154,8 @@ class Registry(Protocol):
 
     def decision_points(self) -> list[str]: ...
 
-    def promote(
-        self,
-        version: ModelVersion,
-        expected_version: int | None,
-        realized: Mapping[int, Tally] | None = None,
-    ) -> None:
-        """Record a version and make it current, only if current is still ``expected_version``,
-        adding in the same write what earlier versions earned in its window (``realized``);
+    def promote(self, version: ModelVersion, expected_version: int | None) -> None:
+        """Record a version and make it current, only if current is still ``expected_version``;
         raises StaleModel otherwise."""
 
     def advance(

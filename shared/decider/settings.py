@@ -11,6 +11,9 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from decider.policy import exploration_args
 from decider.schemas import DecisionPointId
 
+# SquareCB, greedier than VW's default gamma scale of 10 (docs/benchmarks.md).
+DEFAULT_EXPLORATION = ("--squarecb", "--gamma_scale", "50")
+
 
 class LoopSettings(BaseModel):
     """How one decision point's learning loop behaves."""
@@ -18,15 +21,13 @@ class LoopSettings(BaseModel):
     reward_wait: timedelta
     default_reward: float = 0.0
     aggregation: Literal["earliest", "sum"] = "earliest"
-    exploration: list[str] = Field(default_factory=lambda: ["--squarecb"])
+    exploration: list[str] = Field(default_factory=lambda: list(DEFAULT_EXPLORATION))
     retention: timedelta = timedelta(days=30)
-    # How retrain learns (docs/benchmarks.md measured each choice): VW's learning arguments,
-    # passes over each new window, a sliding window of recent decisions to retrain from scratch
-    # (None: continue the current model), and the window's most recent share held out to score
-    # the candidate on decisions it has not learned.
-    learner: list[str] = Field(default_factory=list)
-    passes: Annotated[int, Field(ge=1, le=10)] = 1
-    window: timedelta | None = None
+    # How retrain learns, chosen by the learning benchmark (docs/benchmarks.md), not settable
+    # by callers: VW's learning arguments, passes over each new window, and the window's most
+    # recent share held out to score the candidate on decisions it has not learned.
+    learner: list[str] = Field(default_factory=lambda: ["--coin"])
+    passes: Annotated[int, Field(ge=1, le=10)] = 3
     holdout_share: Annotated[float, Field(ge=0, lt=1)] = 0.2
 
     @property
@@ -52,7 +53,9 @@ class StackSettings(BaseSettings):
     reward_wait_seconds: Annotated[int, Field(gt=0)]
     default_reward: float = 0.0
     reward_aggregation: Literal["earliest", "sum"] = "earliest"
-    exploration_args: Annotated[str, AfterValidator(_checked_exploration)] = "--squarecb"
+    exploration_args: Annotated[str, AfterValidator(_checked_exploration)] = " ".join(
+        DEFAULT_EXPLORATION
+    )
     retention_days: Annotated[int, Field(gt=0)] = 30
 
     def loop(self) -> LoopSettings:

@@ -11,7 +11,7 @@ from datetime import datetime, timedelta
 
 from decider.evaluation import Evaluation, Realized
 from decider.featurize import Label
-from decider.policy import Examples, Policy, RewardModel
+from decider.policy import Policy, RewardModel
 from decider.records import DecisionLog, DecisionRecord, ModelStore, ModelVersion, Registry
 from decider.schemas import RetrainReport
 from decider.settings import LoopSettings
@@ -25,6 +25,8 @@ CLOCK_SKEW = timedelta(seconds=3)
 MAX_DECISIONS_PER_RUN = 50_000
 # Fewer held-out decisions than this say too little to be worth keeping from the model.
 MIN_HOLDOUT = 20
+# Decisions parsed at a time: bounded memory (VW examples are large), passes over each chunk.
+LEARN_CHUNK = 1000
 
 
 @dataclass(frozen=True)
@@ -51,9 +53,10 @@ def retrain(
     run; a window of more than ``limit`` decisions is cut where the time changes, and the next
     run goes on from there, so that one run always fits in the function's time limit.
 
-    The window's most recent decisions (``loop.holdout_share``) are scored before the
-    candidate learns them: that estimate, of the very model that will serve, is recorded with
-    the version; and what each earlier version earned while it served is recorded with it."""
+    The window's most recent decisions (``loop.holdout_share``) are held out: the candidate,
+    trained on the rest, is scored on them, and serves exactly as scored; the watermark stops
+    before them, so the next run learns them. The estimate is recorded with the version, and so
+    is what the versions that served the learned part of the window earned in it."""
     current = registry.current(decision_point)
     version = current.version if current else None
     since = current.watermark if current else None
@@ -84,62 +87,45 @@ def retrain(
     tuning = " ".join(loop.tuning)
     serving = _serving_model(store, current.model_key if current else None)
     lineage_holds = current is not None and current.exploration in (None, tuning)
-    if loop.window is not None:
-        # Retrain from scratch on recent history: old tastes leave the model with the window.
-        start = until - loop.window
-        learn = [
-            r
-            for r in _window(log.settled(decision_point, start, until), until, limit).records
-            if r.learnable and r.activated
-        ]
-        model = None
-    else:
-        learn = new
-        model = serving if lineage_holds else None
-        if serving is not None and not lineage_holds and current is not None:
-            # VW cannot continue a model under other arguments: a new lineage starts.
-            logger.warning(
-                "%s: tuning changed from %r to %r; training a new model",
-                decision_point,
-                current.exploration,
-                tuning,
-            )
-
-    candidate = Policy(loop.tuning, model=model)
-    held_out = _held_out(learn, loop.holdout_share)
+    if serving is not None and not lineage_holds and current is not None:
+        # VW cannot continue a model under other arguments: a new lineage starts.
+        logger.warning(
+            "%s: tuning changed from %r to %r; training a new model",
+            decision_point,
+            current.exploration,
+            tuning,
+        )
+    labelled = [(record, _label(record, loop.default_reward)) for record in new]
+    split = _split(labelled, loop.holdout_share)
+    if split < len(labelled):
+        # The held-out tail is learned by the next run: the version that serves is exactly
+        # the model its estimate scored.
+        report["window_end"] = until = labelled[split - 1][0].decided_at
+    candidate = Policy(loop.tuning, model=serving if lineage_holds else None)
     rewards = RewardModel(loop.learner)
-    labelled = [(record, _label(record, loop.default_reward)) for record in learn]
-    examples = [candidate.examples(record.features, label) for record, label in labelled]
-    split = len(examples) - held_out
-    _learn(candidate, examples[:split], loop.passes)
+    _learn(candidate, labelled[:split], loop.passes)
     for record, label in labelled[:split]:
         rewards.learn(record.features, label)
 
     evaluation = Evaluation()
-    for _, label in labelled:
-        evaluation.learned.add(-label.cost)
     incumbent = (
         Policy(_lineage(current.exploration, loop), model=serving)
         if current is not None and serving is not None
         else None
     )
-    for (record, label), parsed in zip(labelled[split:], examples[split:], strict=True):
-        count = len(record.features.actions)
+    for record, label in labelled[split:]:
         evaluation.add(
-            candidate=candidate.pmf_of(parsed, count),
+            candidate=candidate.pmf(record.features),
             current=incumbent.pmf(record.features) if incumbent else None,
             chosen=record.chosen_index,
             probability=record.probability,
             reward=-label.cost,
             predicted=rewards.predict(record.features),
         )
-    _learn(candidate, examples[split:], loop.passes)
+    learned = labelled[:split]
+    for _, label in learned:
+        evaluation.learned.add(-label.cost)
 
-    realized = Realized.of(
-        (r.model_version, r.reward if r.reward is not None else loop.default_reward)
-        for r in new
-        if r.model_version is not None
-    )
     blob = candidate.serialize()
     next_version = (version or 0) + 1
     summary = evaluation.summary()
@@ -153,18 +139,24 @@ def retrain(
             window_start=since,
             watermark=until,
             trained_at=now,
-            decisions_learned=len(learn),
+            decisions_learned=len(learned),
             evaluation_json=evaluation.to_json(),
+            # What the versions that served this window earned in it: kept on this version's
+            # own record, so a window is counted once, with the watermark that ends it.
+            served=Realized.of(
+                (r.model_version, -label.cost)
+                for r, label in learned
+                if r.model_version is not None
+            ),
         ),
         expected_version=version,
-        realized=realized,
     )
     return RetrainReport(
         status="trained",
         model_version=str(next_version),
         **report,
         decisions_seen=window.seen,
-        decisions_learned=len(learn),
+        decisions_learned=len(learned),
         evaluation=summary,
     )
 
@@ -178,9 +170,15 @@ def _window(records: Iterable[DecisionRecord], until: datetime, limit: int) -> W
     return Window(taken, until, len(taken))
 
 
-def _held_out(learnable: list[DecisionRecord], share: float) -> int:
-    count = int(len(learnable) * share)
-    return count if count >= MIN_HOLDOUT else 0
+def _split(labelled: list[tuple[DecisionRecord, Label]], share: float) -> int:
+    """Where the held-out tail starts: after the last decision of a moment, so that the
+    watermark (that moment) leaves the whole tail to the next run. No tail for a small window."""
+    start = len(labelled) - int(len(labelled) * share)
+    while 0 < start < len(labelled) and (
+        labelled[start - 1][0].decided_at == labelled[start][0].decided_at
+    ):
+        start -= 1
+    return start if start > 0 and len(labelled) - start >= MIN_HOLDOUT else len(labelled)
 
 
 def _label(record: DecisionRecord, default_reward: float) -> Label:
@@ -188,10 +186,16 @@ def _label(record: DecisionRecord, default_reward: float) -> Label:
     return Label(record.chosen_index, -reward, record.probability)
 
 
-def _learn(policy: Policy, examples: list[Examples], passes: int) -> None:
-    for _ in range(passes):
-        for example in examples:
-            policy.learn_examples(example)
+def _learn(policy: Policy, labelled: list[tuple[DecisionRecord, Label]], passes: int) -> None:
+    """Each chunk parsed once and learned ``passes`` times, then dropped: a parsed example
+    holds tens of kB in VW, too many to keep a whole window of them."""
+    for start in range(0, len(labelled), LEARN_CHUNK):
+        examples = [
+            policy.examples(r.features, label) for r, label in labelled[start : start + LEARN_CHUNK]
+        ]
+        for _ in range(passes):
+            for example in examples:
+                policy.learn_examples(example)
 
 
 def _serving_model(store: ModelStore, model_key: str | None) -> bytes | None:

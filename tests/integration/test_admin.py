@@ -85,5 +85,6 @@ def test_the_operator_routes_require_iam_on_aws(stack: LocalStack) -> None:
         ("GET", "settings", True),
         ("PUT", "settings", True),
         ("POST", "history", True),
+        ("GET", "models", True),
     }
     assert not [r for r in stack.template.routes if r.iam and r not in routes]

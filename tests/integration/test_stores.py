@@ -6,7 +6,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -23,6 +23,7 @@ from decider.records import (
     Registry,
     StaleModel,
     Tally,
+    earned,
 )
 from decider.store.dynamo_log import DynamoDecisionLog
 from decider.store.dynamo_registry import DynamoRegistry
@@ -423,21 +424,23 @@ def test_the_first_advance_creates_the_watermark(stores: Stores) -> None:
     assert current is not None and current.watermark == T0 + timedelta(minutes=2)
 
 
-def test_what_versions_earned_is_added_with_the_next_promotion_and_only_then(
+def test_what_versions_earned_is_kept_with_the_version_whose_window_settled_it(
     stores: Stores,
 ) -> None:
     registry = stores.registry
     registry.register(DP, T0)
     registry.promote(version(1, T0), expected_version=None)
-    registry.promote(version(2, T0 + timedelta(minutes=5)), expected_version=1)
-    # Version 2's window held 30 decisions served by version 1 and 2 by version 2 itself
-    earned = {1: Tally(30, 6.0, 6.0), 2: Tally(2, 1.0, 1.0)}
-    registry.promote(version(3, T0 + timedelta(minutes=10)), 2, realized=earned)
+    # Version 2's window held 30 decisions served by version 1, one with a tiny reward
+    # (its square is below DynamoDB's number range), and 2 served by version 2 itself
+    second = version(2, T0 + timedelta(minutes=5))
+    tiny = Tally(30, 6.0 + 1e-90, 6.0 + 1e-180)
+    registry.promote(replace(second, served={1: tiny, 2: Tally(2, 1.0, 1.0)}), 1)
     # A stale promotion carrying the same tallies adds nothing
     with pytest.raises(StaleModel):
-        registry.promote(version(3, T0 + timedelta(minutes=11)), 2, realized=earned)
-    registry.promote(version(4, T0 + timedelta(minutes=15)), 3, realized={1: Tally(10, 4.0, 4.0)})
-    by_number = {v.version: v.realized for v in registry.versions(DP)}
+        registry.promote(replace(second, served={1: Tally(99, 9.0, 9.0)}), 1)
+    registry.promote(replace(version(3, T0 + timedelta(minutes=10)),
+                             served={1: Tally(10, 4.0, 4.0)}), 2)  # fmt: skip
+    by_number = earned(registry.versions(DP))
     assert by_number[1] == Tally(40, 10.0, 10.0)
     assert by_number[2] == Tally(2, 1.0, 1.0)
-    assert by_number[3] == by_number[4] == Tally()
+    assert 3 not in by_number

@@ -12,6 +12,7 @@ from decider.featurize import (
     Label,
     escape_name,
     escape_value,
+    magnitude_bucket,
     namespace,
     to_vw_json,
 )
@@ -151,8 +152,28 @@ def test_nulls_and_false_add_nothing() -> None:
 
 
 @given(name=names, number=st.one_of(st.integers(-(10**15), 10**15), st.floats(-1e15, 1e15)))
-def test_numbers_are_magnitudes_of_one_feature(name: str, number: float) -> None:
-    assert namespace({name: number}) == {escape_name(name): float(number)}
+def test_numbers_are_a_magnitude_and_the_half_octave_they_fall_in(name: str, number: float) -> None:
+    key = escape_name(name)
+    assert namespace({name: number}) == {
+        key: float(number),
+        f"{key}~{magnitude_bucket(number)}": 1.0,
+    }
+
+
+def test_half_octaves_tell_prices_apart_and_signs_apart() -> None:
+    buckets = [magnitude_bucket(v) for v in (9, 25, 49, 99, 199, 0, 1, 0.25, -4, 1.4, 1.5)]
+    assert buckets == [
+        "+2^3", "+2^4.5", "+2^5.5", "+2^6.5", "+2^7.5", "0", "+2^0", "+2^-2", "-2^2", "+2^0",
+        "+2^0.5",
+    ]  # fmt: skip
+
+
+def test_a_name_with_a_tilde_is_not_a_numbers_bucket() -> None:
+    assert namespace({"price": 9.0, "price~+2^3": True}) == {
+        "price": 9.0,
+        "price~+2^3": 1.0,
+        "price%7E+2^3": 1.0,
+    }
 
 
 def test_derived_context_numbers_are_categories() -> None:
@@ -163,7 +184,7 @@ def test_derived_context_numbers_are_categories() -> None:
     }
     example = json.loads(to_vw_json(DecisionFeatures({"hour": 19}, {"hour": 19}, {}, [("a", {})])))
     assert example["c"] == {"hour=19": 1.0}
-    assert example["x"] == {"hour": 19.0}
+    assert example["x"] == {"hour": 19.0, "hour~+2^4": 1.0}
 
 
 @given(name=names, items=st.lists(nasty_text, max_size=8), data=st.data())

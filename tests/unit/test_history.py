@@ -130,7 +130,7 @@ def test_context_is_derived_from_the_line_s_time_as_decide_would() -> None:
     black_friday = datetime(2025, 11, 28, 15, tzinfo=UTC)
     (record,) = dsjson([line(Timestamp="2025-11-28T15:00:00.0000000Z")]).records
     assert record.decided_at == black_friday
-    assert record.features.context == {"retail_event": "black_friday"}
+    assert record.features.context == {"retail_event": "black_friday", "month": "nov"}
 
 
 def test_vw_namespaces_get_dotted_names_and_underscored_keys_are_not_features() -> None:
@@ -362,7 +362,7 @@ def test_a_csv_row_becomes_the_decision_it_logged() -> None:
     assert (first.chosen_action, first.probability, first.reward) == ("iced.coffee", 0.5, 1.0)
     # The candidates are the action column's ids, in the order they first appear
     assert first.features == DecisionFeatures(
-        context={},
+        context={"month": "oct"},
         custom={"weather": "sunny", "code": "007"},  # numbers as JSON writes them; 007 is text
         profile={"visits": 3},
         actions=[("iced.coffee", {"price": 4}), ("hot-cocoa", {"price": 3.5})],

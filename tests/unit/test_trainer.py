@@ -15,7 +15,7 @@ from decider.events import activate, record_reward
 from decider.featurize import DecisionFeatures, Label
 from decider.model_cache import ModelCache
 from decider.policy import Examples, Policy
-from decider.records import DecisionRecord, StaleModel
+from decider.records import DecisionRecord, StaleModel, earned
 from decider.schemas import DecideRequest, RetrainReport, RewardRequest
 from decider.settings import LoopSettings
 from decider.store.memory import MemoryDecisionLog, MemoryModelStore, MemoryRegistry
@@ -23,6 +23,7 @@ from decider.trainer import CLOCK_SKEW, retrain, retrain_all
 
 T0 = datetime(2026, 11, 22, 10, 0, tzinfo=UTC)
 WAIT = timedelta(hours=1)
+SECOND = timedelta(seconds=1)
 DP = "home-hero"
 
 
@@ -65,22 +66,33 @@ def recording_policy(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, Label]]
 class Shop:
     """Decide, reward and retrain for one decision point, on fakes and one clock."""
 
-    def __init__(self, default_reward: float = 0.0) -> None:
+    def __init__(self, default_reward: float = 0.0, passes: int = 1) -> None:
         self.clock = Clock(T0)
         self.log = MemoryDecisionLog()
         self.store = MemoryModelStore()
         self.registry = MemoryRegistry()
         # Explicit epsilon-greedy, so that the greedy action's probability is known exactly
         self.loop = LoopSettings(
-            reward_wait=WAIT, default_reward=default_reward, exploration=["--epsilon", "0.2"]
+            reward_wait=WAIT,
+            default_reward=default_reward,
+            exploration=["--epsilon", "0.2"],
+            passes=passes,
         )
         cache = ModelCache(self.registry, self.store, self.loop.exploration, refresh_seconds=0)
         self._serial = 0
         self.decider = Decider(models=cache, log=self.log, loop=self.loop, now=self.clock)
 
-    def decide(self, count: int = 1, decision_point: str = DP, **fields: Any) -> list[str]:
+    def decide(
+        self,
+        count: int = 1,
+        decision_point: str = DP,
+        every: timedelta | None = None,
+        **fields: Any,
+    ) -> list[str]:
         event_ids = []
         for _ in range(count):
+            if every is not None:
+                self.clock.move_to(self.clock() + every)
             self._serial += 1
             event_id = f"visit-{self._serial:04d}"
             request = DecideRequest.model_validate(
@@ -511,7 +523,7 @@ def test_a_change_of_exploration_starts_a_new_model_and_decide_loads_each_as_tra
     shop.decide(5)
     shop.clock.move_to(shop.settle_after(shop.clock()))
     assert shop.retrain().model_version == "1"
-    assert shop.registry.current(DP).exploration == "--epsilon 0.2"  # type: ignore[union-attr]
+    assert shop.registry.current(DP).exploration == "--epsilon 0.2 --coin"  # type: ignore[union-attr]  # tuning: exploration, learner
     # When the operator switches to an exploration VW cannot continue epsilon's model with
     shop.loop = shop.loop.model_copy(update={"exploration": ["--cover", "3"]})
     shop.decide(5)
@@ -519,7 +531,7 @@ def test_a_change_of_exploration_starts_a_new_model_and_decide_loads_each_as_tra
     report = shop.retrain()
     # Then version 2 is a new model, recorded with its own arguments
     assert (report.status, report.model_version, report.decisions_learned) == ("trained", "2", 5)
-    assert shop.registry.current(DP).exploration == "--cover 3"  # type: ignore[union-attr]
+    assert shop.registry.current(DP).exploration == "--cover 3 --coin"  # type: ignore[union-attr]
     # And a decide configured with the old arguments still loads and serves version 2
     served = shop.decider.models.model(DP, shop.clock())
     assert served.version == 2
@@ -532,12 +544,12 @@ def test_a_change_of_exploration_starts_a_new_model_and_decide_loads_each_as_tra
 def test_the_candidate_is_scored_on_the_newest_decisions_before_it_learns_them(
     recording_policy: list[tuple[str, Label]],
 ) -> None:
-    # Given 100 settled decisions, a third of them rewarded
+    # Given 100 settled decisions, one a second, a third of them rewarded
     shop = Shop()
-    event_ids = shop.decide(100)
+    event_ids = shop.decide(100, every=SECOND)
     for event_id in event_ids[::3]:
         shop.reward(event_id)
-    shop.clock.move_to(shop.settle_after(T0))
+    shop.clock.move_to(shop.settle_after(shop.clock()))
 
     # When retrain runs
     report = shop.retrain()
@@ -551,9 +563,14 @@ def test_the_candidate_is_scored_on_the_newest_decisions_before_it_learns_them(
             assert estimate["n"] == 20
             assert estimate["low"] <= estimate["value"] <= estimate["high"]
     assert "current" not in evaluation  # nothing served a model yet
-    # And they were learned too, after the rest: every decision exactly once
+    # And the model that serves is the one scored: the held-out 20 are left to the next run,
+    # the watermark stopping at the last decision learned
+    assert learned_ids(recording_policy) == event_ids[:80]
+    assert report.decisions_learned == 80
+    assert report.window_end == shop.log.records[event_ids[79]].decided_at
+    shop.clock.move_to(shop.clock() + SECOND)
+    assert shop.retrain().decisions_learned == 20
     assert learned_ids(recording_policy) == event_ids
-    assert report.decisions_learned == 100
     # And uniform random's estimate on uniformly logged decisions is what they earned
     held_out_rewards = [1.0 if i % 3 == 0 else 0.0 for i in range(80, 100)]
     assert evaluation["uniform"]["ips"]["value"] == pytest.approx(sum(held_out_rewards) / 20)
@@ -561,26 +578,60 @@ def test_the_candidate_is_scored_on_the_newest_decisions_before_it_learns_them(
 
 
 def test_what_a_version_earned_while_it_served_is_recorded_with_it() -> None:
-    # Given version 1, trained on 50 decisions
+    # Given version 1, trained on 50 decisions (too few to hold any out)
     shop = Shop()
-    shop.decide(50)
-    shop.clock.move_to(shop.settle_after(T0))
+    shop.decide(50, every=SECOND)
+    shop.clock.move_to(shop.settle_after(shop.clock()))
     assert shop.retrain().model_version == "1"
 
-    # When it serves 100 decisions, 25 of them rewarded, and the next retrain settles them
-    served = shop.decide(100)
+    # When it serves 125 decisions, 25 of the first 100 rewarded, and the next retrain
+    # learns 100 of them, holding the last 25 out
+    served = shop.decide(125, every=SECOND)
     for event_id in served[:25]:
         shop.reward(event_id)
     shop.clock.move_to(shop.settle_after(shop.clock()))
     report = shop.retrain()
+    assert report.decisions_learned == 100
 
     # Then version 1 holds what it earned, and version 2 was compared with it
-    versions = {v.version: v for v in shop.registry.versions(DP)}
-    earned = versions[1].realized.as_dict()
-    assert (earned["n"], earned["mean"]) == (100, pytest.approx(0.25))
-    assert earned["low"] < 0.25 < earned["high"]
-    assert versions[2].realized.n == 0
-    assert report.evaluation["current"]["dr"]["n"] == 20
-    # And a retrain that finds the same window again adds nothing twice
+    earned_by = earned(shop.registry.versions(DP))
+    first = earned_by[1].as_dict()
+    assert (first["n"], first["mean"]) == (100, pytest.approx(0.25))
+    assert first["low"] < 0.25 < first["high"]
+    assert 2 not in earned_by
+    assert report.evaluation["current"]["dr"]["n"] == 25
+    # And the held-out 25, learned by the next run, count once, with that run's version
+    shop.clock.move_to(shop.clock() + SECOND)
+    assert shop.retrain().decisions_learned == 25
+    assert earned(shop.registry.versions(DP))[1].n == 125
     assert shop.retrain().status == "not_settled"
-    assert shop.registry.versions(DP)[0].realized.n == 100
+    assert earned(shop.registry.versions(DP))[1].n == 125
+
+
+def test_each_decision_is_learned_in_as_many_passes_as_set(
+    recording_policy: list[tuple[str, Label]],
+) -> None:
+    shop = Shop(passes=3)
+    event_ids = shop.decide(50)
+    shop.clock.move_to(shop.settle_after(T0))
+    assert shop.retrain().decisions_learned == 50
+    # 50 decisions are too few to hold any out: three whole passes over them, in order
+    assert learned_ids(recording_policy) == event_ids * 3
+
+
+def test_the_held_out_tail_starts_at_a_new_instant_so_the_watermark_leaves_it_whole() -> None:
+    def at(seconds: list[int]) -> list[tuple[DecisionRecord, Label]]:
+        shop = Shop()
+        for second in seconds:
+            shop.clock.at = T0 + timedelta(seconds=second)
+            shop.decide()
+        return [(r, Label(0, 0.0, 1.0)) for r in shop.log.records.values()]
+
+    # 100 decisions a second apart: the newest 20 are held out
+    assert trainer._split(at(list(range(100))), 0.2) == 80
+    # Decisions 75 to 84 share one instant: the cut moves back to before all of them
+    seconds = [*range(75), *[75] * 10, *range(76, 91)]
+    assert trainer._split(at(seconds), 0.2) == 75
+    # A tail that would be smaller than 20, or a window of one instant: nothing held out
+    assert trainer._split(at(list(range(50))), 0.2) == 50
+    assert trainer._split(at([0] * 100), 0.2) == 100

@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from decider.records import CurrentModel, ModelVersion, StaleModel, Tally, iso, parse_iso
+from decider.records import (
+    CurrentModel,
+    ModelVersion,
+    StaleModel,
+    iso,
+    parse_iso,
+    served_from_json,
+    served_to_json,
+)
 from decider.schemas import DecisionPointSettings
 from decider.store.aws import AwsStore
 
@@ -82,12 +89,7 @@ class DynamoRegistry(AwsStore):
                 return sorted(found)
             scan["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
-    def promote(
-        self,
-        version: ModelVersion,
-        expected_version: int | None,
-        realized: Mapping[int, Tally] | None = None,
-    ) -> None:
+    def promote(self, version: ModelVersion, expected_version: int | None) -> None:
         record = {
             **_key(version.decision_point, _version_record(version.version)),
             "version": {"N": str(version.version)},
@@ -98,6 +100,8 @@ class DynamoRegistry(AwsStore):
             "trained_at": {"S": iso(version.trained_at)},
             "decisions_learned": {"N": str(version.decisions_learned)},
             "evaluation": {"S": version.evaluation_json},
+            # JSON, not DynamoDB numbers: sums of tiny rewards' squares underflow those.
+            "served": {"S": served_to_json(version.served)},
         }
         if version.window_start is not None:
             record["window_start"] = {"S": iso(version.window_start)}
@@ -130,11 +134,6 @@ class DynamoRegistry(AwsStore):
                             ),
                         }
                     },
-                    *(
-                        _add_realized(self._table, version.decision_point, earlier, tally)
-                        for earlier, tally in sorted((realized or {}).items())
-                        if earlier != version.version
-                    ),
                 ]
             )
         except self.client.exceptions.TransactionCanceledException as cancelled:
@@ -185,24 +184,6 @@ def _expecting(expected_version: int | None, values: dict[str, Any]) -> dict[str
     }
 
 
-def _add_realized(table: str, decision_point: str, version: int, tally: Tally) -> dict[str, Any]:
-    # In the promotion's transaction: a window's rewards are counted once, with its watermark.
-    return {
-        "Update": {
-            "TableName": table,
-            "Key": _key(decision_point, _version_record(version)),
-            "UpdateExpression": "ADD realized_n :n, realized_total :total, "
-            "realized_squares :squares",
-            "ConditionExpression": "attribute_exists(decision_point)",
-            "ExpressionAttributeValues": {
-                ":n": {"N": str(tally.n)},
-                ":total": {"N": repr(tally.total)},
-                ":squares": {"N": repr(tally.squares)},
-            },
-        }
-    }
-
-
 def _version(item: dict[str, Any]) -> ModelVersion:
     return ModelVersion(
         decision_point=item["decision_point"]["S"],
@@ -215,9 +196,5 @@ def _version(item: dict[str, Any]) -> ModelVersion:
         trained_at=parse_iso(item["trained_at"]["S"]),
         decisions_learned=int(item["decisions_learned"]["N"]),
         evaluation_json=item["evaluation"]["S"],
-        realized=Tally(
-            n=int(item["realized_n"]["N"]) if "realized_n" in item else 0,
-            total=float(item["realized_total"]["N"]) if "realized_total" in item else 0.0,
-            squares=float(item["realized_squares"]["N"]) if "realized_squares" in item else 0.0,
-        ),
+        served=served_from_json(item["served"]["S"]) if "served" in item else {},
     )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
-from collections.abc import Collection, Iterator, Mapping
+from collections.abc import Collection, Iterator
 from datetime import datetime
 
 from decider.errors import DuplicateEvent, UnknownEvent
@@ -16,7 +16,6 @@ from decider.records import (
     ModelVersion,
     RewardStatus,
     StaleModel,
-    Tally,
 )
 from decider.schemas import DecisionPointSettings
 
@@ -120,19 +119,9 @@ class MemoryRegistry:
     def decision_points(self) -> list[str]:
         return sorted(self.pointers)
 
-    def promote(
-        self,
-        version: ModelVersion,
-        expected_version: int | None,
-        realized: Mapping[int, Tally] | None = None,
-    ) -> None:
+    def promote(self, version: ModelVersion, expected_version: int | None) -> None:
         self._expect(version.decision_point, expected_version)
-        history = self.history.setdefault(version.decision_point, [])
-        for index, earlier in enumerate(history):
-            if realized and earlier.version in realized:
-                merged = earlier.realized.merged(realized[earlier.version])
-                history[index] = dataclasses.replace(earlier, realized=merged)
-        history.append(version)
+        self.history.setdefault(version.decision_point, []).append(version)
         self.pointers[version.decision_point] = CurrentModel(
             version.decision_point,
             version.version,
