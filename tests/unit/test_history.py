@@ -615,11 +615,14 @@ def test_retrain_learns_the_imported_history_and_prefers_what_it_rewarded() -> N
         DP, log=stores.log, store=stores.models, registry=stores.registry, loop=loop, now=NOW
     )
 
-    # Then it learned every imported decision that was shown, in one new version
+    # Then it learned the imported decisions that were shown, in one new version, but for the
+    # newest fifth, held out to score it (the next run learns them)
     assert (retrained.status, retrained.model_version) == ("trained", "1")
-    assert retrained.decisions_learned == report.imported - report.not_activated == 600
+    held_out = retrained.evaluation["candidate"]["dr"]["n"]
+    assert retrained.decisions_learned + held_out == report.imported - report.not_activated
+    assert (retrained.decisions_learned, held_out) == (480, 120)
     (version,) = stores.registry.versions(DP)
-    assert version.decisions_learned == 600
+    assert version.decisions_learned == 480
     # And the model prefers, for each weather, what the history rewarded
     current = stores.registry.current(DP)
     assert current is not None and current.model_key is not None
