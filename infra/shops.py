@@ -67,6 +67,18 @@ _SEASON_LENGTHS = (("winter", 89), ("spring", 91), ("summer", 93), ("autumn", 92
 _FLIP = {"winter": "summer", "summer": "winter", "spring": "autumn", "autumn": "spring"}
 
 
+def solar_season(local: datetime, lat: float) -> str:
+    """The solar season of a local date and latitude, from day counts, apart from the API's."""
+    day = (local.timetuple().tm_yday - 1 - _SOLAR_WINTER_START) % 365
+    north = "autumn"
+    for name, length in _SEASON_LENGTHS:
+        if day < length:
+            north = name
+            break
+        day -= length
+    return north if lat >= 0 else _FLIP[north]
+
+
 @dataclass(frozen=True)
 class Visitor:
     timestamp: datetime
@@ -76,15 +88,7 @@ class Visitor:
 
     @property
     def season(self) -> str:
-        local = self.timestamp.astimezone(ZoneInfo(self.city.timezone))
-        day = (local.timetuple().tm_yday - 1 - _SOLAR_WINTER_START) % 365
-        north = "autumn"
-        for name, length in _SEASON_LENGTHS:
-            if day < length:
-                north = name
-                break
-            day -= length
-        return north if self.city.lat >= 0 else _FLIP[north]
+        return solar_season(self.timestamp.astimezone(ZoneInfo(self.city.timezone)), self.city.lat)
 
     @property
     def local_hour(self) -> int:
@@ -249,16 +253,7 @@ _SOLAR_BEST = {
 
 
 def _solar_season(p: Person) -> str:
-    if p.tropical:
-        return "tropical"
-    day = (p.local.timetuple().tm_yday - 1 - _SOLAR_WINTER_START) % 365
-    north = "autumn"
-    for name, length in _SEASON_LENGTHS:
-        if day < length:
-            north = name
-            break
-        day -= length
-    return north if p.place.lat >= 0 else _FLIP[north]
+    return "tropical" if p.tropical else solar_season(p.local, p.place.lat)
 
 
 def seasonal_solar(rng: random.Random, index: int, total: int, scale: float = 1.0) -> Visit:
