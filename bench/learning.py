@@ -100,6 +100,10 @@ class VowpalPeer(Peer):
         self.policy = Policy([], args=PERSONALIZER_ARGS)
         self._last: tuple[DecisionFeatures, int, float] | None = None
 
+    @property
+    def last_probability(self) -> float:
+        return self._last[2] if self._last else 1.0
+
     def choose(self, index: int, visit: Visit, features: DecisionFeatures, seed: str) -> int:
         pmf = self.policy.pmf(features)
         chosen = sample(pmf, seed)
@@ -246,7 +250,7 @@ def run(
                 value = 1.0 if coin < visit.truth[pick] else 0.0
                 if isinstance(peer, VowpalPeer):
                     peer.reward(value)
-                    probability = peer._last[2] if peer._last else 1.0
+                    probability = peer.last_probability
                 else:
                     probability = 1.0
                 rows[name].append((features, pick, probability, value))

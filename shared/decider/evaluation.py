@@ -2,13 +2,13 @@
 
 Expected: off-policy estimates (IPS, SNIPS, doubly robust, each with a 95% interval) of the
 candidate, the serving model, uniform random and the baseline action, on held-out decisions
-the candidate has not learned. Earned: the mean reward of the decisions each version served.
+the candidate has not learned. Earned: ``records.tallies`` and ``records.earned``.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -71,14 +71,3 @@ class Evaluation:
 
     def to_json(self) -> str:
         return json.dumps(self.summary())
-
-
-class Realized:
-    """What the versions that served a window earned there, by version."""
-
-    @staticmethod
-    def of(rewards: Iterable[tuple[int, float]]) -> dict[int, Tally]:
-        tallies: dict[int, Tally] = {}
-        for version, reward in rewards:
-            tallies.setdefault(version, Tally()).add(reward)
-        return tallies

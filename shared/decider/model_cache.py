@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import shlex
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from decider.policy import Policy
+from decider.policy import Policy, lineage
 from decider.records import CurrentModel, ModelStore, Registry
 from decider.schemas import DecisionPointSettings
 
@@ -70,5 +69,4 @@ class ModelCache:
         if current.model_sha256 and hashlib.sha256(blob).hexdigest() != current.model_sha256:
             raise ValueError(f"model blob {current.model_key} does not match its digest")
         # Load with the arguments the model was trained with: VW cannot read it under others.
-        exploration = shlex.split(current.exploration) if current.exploration else self._exploration
-        return Policy(exploration, model=blob)
+        return Policy(lineage(current.exploration, self._exploration), model=blob)

@@ -76,13 +76,14 @@ class Policy:
         self._workspace = vw.Workspace(arguments, model_data=model)
         self._parser = vw.JsonFormatParser(self._workspace)
 
-    def examples(self, features: DecisionFeatures, label: Label | None = None) -> Examples:
-        """Parsed once, these can be scored and learned from any number of times."""
-        return cast(Examples, self._parser.parse_json(to_vw_json(features, label)))
+    def parse(self, example: str) -> Examples:
+        """An example in VW's JSON (``to_vw_json``), parsed once to be scored and learned from
+        any number of times; a label, if it has one, does not change what it scores."""
+        return cast(Examples, self._parser.parse_json(example))
 
     def pmf(self, features: DecisionFeatures) -> list[float]:
         """The probability of each action, in the order of ``features.actions``."""
-        return self.pmf_of(self.examples(features), len(features.actions))
+        return self.pmf_of(self.parse(to_vw_json(features)), len(features.actions))
 
     def pmf_of(self, examples: Examples, count: int) -> list[float]:
         probabilities = [0.0] * count
@@ -92,7 +93,7 @@ class Policy:
         return normalized(probabilities)
 
     def learn(self, features: DecisionFeatures, label: Label) -> None:
-        self._workspace.learn_one(self.examples(features, label))
+        self._workspace.learn_one(self.parse(to_vw_json(features, label)))
 
     def learn_examples(self, examples: Examples) -> None:
         self._workspace.learn_one(examples)
@@ -109,16 +110,23 @@ class RewardModel:
         self._workspace = vw.Workspace(vw_args(tuning, reduction="--cb_adf"))
         self._parser = vw.JsonFormatParser(self._workspace)
 
-    def learn(self, features: DecisionFeatures, label: Label) -> None:
-        self._workspace.learn_one(self._parser.parse_json(to_vw_json(features, label)))
+    def learn(self, example: str) -> None:
+        """Learn a labelled example in VW's JSON (``to_vw_json``)."""
+        self._workspace.learn_one(self._parser.parse_json(example))
 
-    def predict(self, features: DecisionFeatures) -> list[float]:
-        """The predicted reward of each action, in the order of ``features.actions``."""
-        rewards = [0.0] * len(features.actions)
-        examples = self._parser.parse_json(to_vw_json(features))
-        for index, cost in cast(list[tuple[int, float]], self._workspace.predict_one(examples)):
+    def predict(self, example: str, count: int) -> list[float]:
+        """The predicted reward of each of the example's ``count`` actions, in their order."""
+        rewards = [0.0] * count
+        scored = self._workspace.predict_one(self._parser.parse_json(example))
+        for index, cost in cast(list[tuple[int, float]], scored):
             rewards[index] = -cost
         return rewards
+
+
+def lineage(recorded: str | None, default: Sequence[str]) -> list[str]:
+    """The VW tuning a stored version must be loaded (or continued) with: the one it
+    recorded, or, for versions from before it was recorded, the default."""
+    return shlex.split(recorded) if recorded else list(default)
 
 
 def uniform(count: int) -> list[float]:

@@ -42,6 +42,14 @@ class Tally:
         return {"n": self.n, "mean": mean, "low": mean - half, "high": mean + half}
 
 
+def tallies(rewards: Iterable[tuple[int, float]]) -> dict[int, Tally]:
+    """Rewards tallied by the version that served them."""
+    found: dict[int, Tally] = {}
+    for version, reward in rewards:
+        found.setdefault(version, Tally()).add(reward)
+    return found
+
+
 def earned(versions: Iterable[ModelVersion]) -> dict[int, Tally]:
     """What each version earned while it served, summed over the windows that settled it."""
     total: dict[int, Tally] = {}

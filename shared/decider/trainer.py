@@ -4,15 +4,21 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import shlex
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from decider.evaluation import Evaluation, Realized
-from decider.featurize import Label
-from decider.policy import Policy, RewardModel
-from decider.records import DecisionLog, DecisionRecord, ModelStore, ModelVersion, Registry
+from decider.evaluation import Evaluation
+from decider.featurize import Label, to_vw_json
+from decider.policy import Policy, RewardModel, lineage
+from decider.records import (
+    DecisionLog,
+    DecisionRecord,
+    ModelStore,
+    ModelVersion,
+    Registry,
+    tallies,
+)
 from decider.schemas import RetrainReport
 from decider.settings import LoopSettings
 
@@ -85,7 +91,7 @@ def retrain(
         )
 
     tuning = " ".join(loop.tuning)
-    serving = _serving_model(store, current.model_key if current else None)
+    serving = store.get(current.model_key) if current and current.model_key else None
     lineage_holds = current is not None and current.exploration in (None, tuning)
     if serving is not None and not lineage_holds and current is not None:
         # VW cannot continue a model under other arguments: a new lineage starts.
@@ -103,24 +109,23 @@ def retrain(
         report["window_end"] = until = labelled[split - 1][0].decided_at
     candidate = Policy(loop.tuning, model=serving if lineage_holds else None)
     rewards = RewardModel(loop.learner)
-    _learn(candidate, labelled[:split], loop.passes)
-    for record, label in labelled[:split]:
-        rewards.learn(record.features, label)
+    _learn(candidate, rewards, labelled[:split], loop.passes)
 
     evaluation = Evaluation()
     incumbent = (
-        Policy(_lineage(current.exploration, loop), model=serving)
+        Policy(lineage(current.exploration, loop.tuning), model=serving)
         if current is not None and serving is not None
         else None
     )
     for record, label in labelled[split:]:
+        example, count = to_vw_json(record.features, label), len(record.features.actions)
         evaluation.add(
-            candidate=candidate.pmf(record.features),
-            current=incumbent.pmf(record.features) if incumbent else None,
+            candidate=candidate.pmf_of(candidate.parse(example), count),
+            current=incumbent.pmf_of(incumbent.parse(example), count) if incumbent else None,
             chosen=record.chosen_index,
             probability=record.probability,
             reward=-label.cost,
-            predicted=rewards.predict(record.features),
+            predicted=rewards.predict(example, count),
         )
     learned = labelled[:split]
     for _, label in learned:
@@ -143,7 +148,7 @@ def retrain(
             evaluation_json=evaluation.to_json(),
             # What the versions that served this window earned in it: kept on this version's
             # own record, so a window is counted once, with the watermark that ends it.
-            served=Realized.of(
+            served=tallies(
                 (r.model_version, -label.cost)
                 for r, label in learned
                 if r.model_version is not None
@@ -186,24 +191,25 @@ def _label(record: DecisionRecord, default_reward: float) -> Label:
     return Label(record.chosen_index, -reward, record.probability)
 
 
-def _learn(policy: Policy, labelled: list[tuple[DecisionRecord, Label]], passes: int) -> None:
-    """Each chunk parsed once and learned ``passes`` times, then dropped: a parsed example
-    holds tens of kB in VW, too many to keep a whole window of them."""
+def _learn(
+    policy: Policy,
+    rewards: RewardModel,
+    labelled: list[tuple[DecisionRecord, Label]],
+    passes: int,
+) -> None:
+    """Each decision featurized once for both models; each chunk parsed once, learned
+    ``passes`` times, then dropped: a parsed example holds tens of kB in VW, too many to keep
+    a whole window of them."""
     for start in range(0, len(labelled), LEARN_CHUNK):
-        examples = [
-            policy.examples(r.features, label) for r, label in labelled[start : start + LEARN_CHUNK]
+        chunk = [
+            to_vw_json(r.features, label) for r, label in labelled[start : start + LEARN_CHUNK]
         ]
+        parsed = [policy.parse(example) for example in chunk]
         for _ in range(passes):
-            for example in examples:
-                policy.learn_examples(example)
-
-
-def _serving_model(store: ModelStore, model_key: str | None) -> bytes | None:
-    return store.get(model_key) if model_key else None
-
-
-def _lineage(tuning: str | None, loop: LoopSettings) -> list[str]:
-    return shlex.split(tuning) if tuning is not None else loop.tuning
+            for examples in parsed:
+                policy.learn_examples(examples)
+        for example in chunk:
+            rewards.learn(example)
 
 
 def _str(version: int | None) -> str | None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 from collections import Counter
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -12,7 +13,7 @@ import pytest
 from decider import trainer
 from decider.decide import Decider
 from decider.events import activate, record_reward
-from decider.featurize import DecisionFeatures, Label
+from decider.featurize import Label
 from decider.model_cache import ModelCache
 from decider.policy import Examples, Policy
 from decider.records import DecisionRecord, StaleModel, earned
@@ -44,11 +45,14 @@ class RecordingPolicy(Policy):
 
     learned: list[tuple[str, Label]] = []  # noqa: RUF012  (reset per test by the fixture)
 
-    def examples(self, features: DecisionFeatures, label: Label | None = None) -> Examples:
-        parsed = super().examples(features, label)
-        if label is not None:  # parsed to be learned: remember which decision it is
+    def parse(self, example: str) -> Examples:
+        parsed = super().parse(example)
+        data = json.loads(example)
+        if "_label_cost" in data:  # labelled: remember which decision it is, if it is learned
+            (visit,) = (key.split("=", 1)[1] for key in data["x"] if key.startswith("visit="))
+            label = Label(data["_labelIndex"], data["_label_cost"], data["_label_probability"])
             self._labels = getattr(self, "_labels", {})
-            self._labels[id(parsed)] = (str(features.custom["visit"]), label)
+            self._labels[id(parsed)] = (visit, label)
         return parsed
 
     def learn_examples(self, examples: Examples) -> None:
