@@ -19,7 +19,7 @@ import random
 import statistics
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -191,7 +191,10 @@ def run(
     per_round: int,
     variant: str = "default",
     peers: tuple[str, ...] = ("personalizer-batch", "personalizer-online", "linucb"),
+    inspect: Callable[[MemoryDecisionLog, MemoryModelStore, MemoryRegistry], None] | None = None,
 ) -> RunResult:
+    """One shop, one seed: every peer round by round. ``inspect`` sees the loop's log, model
+    store and registry at the end (bench/intervals.py replays its versions)."""
     shop = BENCHMARK_SHOPS[shop_name]
     chosen_variant = VARIANTS[variant]
     loop = chosen_variant.loop()
@@ -273,6 +276,8 @@ def run(
         started = time.perf_counter()
         retrain(DP, log=log, store=store, registry=registry, loop=loop, now=clock())
         seconds["loop"] += time.perf_counter() - started
+    if inspect is not None:
+        inspect(log, store, registry)
     earned_by = earned(registry.versions(DP))
     versions = [
         {
@@ -387,24 +392,22 @@ def summarize(results: list[RunResult]) -> dict[str, Any]:
     return summary
 
 
-ESTIMATORS = ("ips", "snips", "dr")
-
-
 def coverage(runs: list[RunResult]) -> dict[str, Any]:
     """How often each version's 95% interval, estimated on held-out decisions before it
-    served, held the mean reward it then earned while serving."""
-    checked = {name: 0 for name in ESTIMATORS}
-    count = 0
+    served, held the mean reward it then earned while serving; and the interval's mean width."""
+    held, widths = [], []
     for run in runs:
         for version in run.versions:
             realized, expected = version["realized"], version["expected"].get("candidate")
             if not expected or not realized.get("n"):
                 continue
-            count += 1
-            for name in ESTIMATORS:
-                low, high = expected[name]["low"], expected[name]["high"]
-                checked[name] += low <= realized["mean"] <= high
-    return {"versions": count, **{k: v / count if count else None for k, v in checked.items()}}
+            held.append(expected["low"] <= realized["mean"] <= expected["high"])
+            widths.append(expected["high"] - expected["low"])
+    return {
+        "versions": len(held),
+        "covered": statistics.fmean(held) if held else None,
+        "width": statistics.fmean(widths) if widths else None,
+    }
 
 
 def recovery(shares: list[float], change_round: int) -> int | None:
@@ -520,10 +523,14 @@ def main(argv: list[str] | None = None) -> int:
         print("\n95% intervals holding the realized reward (versions checked):")
         for shop, data in summary.items():
             cover = data["coverage"]
-            print(
-                f"  {shop}: {cover['versions']} versions, "
-                + ", ".join(f"{k} {cover[k]:.0%}" for k in ESTIMATORS if cover[k] is not None)
-            )
+            if cover["covered"] is not None:
+                print(
+                    f"  {shop}: {cover['covered']:.0%} of {cover['versions']} versions, "
+                    f"mean width {cover['width']:.3f}"
+                )
+        overall = coverage([r for r in results if r.variant == variant])
+        if overall["covered"] is not None:
+            print(f"  all: {overall['covered']:.0%} of {overall['versions']} versions")
         (args.out / f"{variant}.json").write_text(
             json.dumps({"summary": summary, "runs": [r.__dict__ for r in results
                                                      if r.variant == variant]}, indent=1)

@@ -1,8 +1,9 @@
 """What a model version is expected to earn, and what it earned.
 
-Expected: off-policy estimates (IPS, SNIPS, doubly robust, each with a 95% interval) of the
-candidate, the serving model, uniform random and the baseline action, on held-out decisions
-the candidate has not learned. Earned: ``records.tallies`` and ``records.earned``.
+Expected: off-policy estimates of the candidate, the serving model, uniform random and the
+baseline action, on held-out decisions the candidate has not learned: the empirical-likelihood
+value with its 95% interval, and IPS, SNIPS and doubly robust beside it (``estimators``).
+Earned: ``records.tallies`` and ``records.earned``.
 """
 
 from __future__ import annotations
@@ -25,6 +26,16 @@ class Evaluation:
     )
     logged: Tally = field(default_factory=lambda: Tally())  # the held-out decisions' rewards
     learned: Tally = field(default_factory=lambda: Tally())  # every learned decision's reward
+    reward_range: tuple[float, float] | None = None  # the lowest and highest reward seen
+
+    def add_learned(self, reward: float) -> None:
+        """One decision the candidate learned."""
+        self.learned.add(reward)
+        self._saw(reward)
+
+    def _saw(self, reward: float) -> None:
+        low, high = self.reward_range or (reward, reward)
+        self.reward_range = (min(low, reward), max(high, reward))
 
     def add(
         self,
@@ -56,10 +67,13 @@ class Evaluation:
                 predicted_target=sum(p * r for p, r in zip(pmf, predicted, strict=True)),
             )
         self.logged.add(reward)
+        self._saw(reward)
 
     def estimate(self, target: str) -> dict[str, Any]:
+        """One policy's estimate; what any decision can earn is taken from every reward of the
+        window, learned or held out (the held-out ones alone may not show the range)."""
         off = self.targets[target]
-        return {kind: i.as_dict() for kind, i in off.estimates().items()} if len(off) else {}
+        return off.estimate(reward_range=self.reward_range).as_dict() if len(off) else {}
 
     def summary(self) -> dict[str, Any]:
         found: dict[str, Any] = {

@@ -305,7 +305,8 @@ class ModelVersionSummary(BaseModel):
     expected: dict[str, Any] = Field(
         description="Off-policy estimates on held-out decisions it had not learned: for the "
         "candidate (this version), the version serving then, uniform random and the baseline "
-        "action, each as ips, snips and dr with value, low, high (95%) and n; and the logged "
+        "action, each as value with its 95% interval low-high (empirical likelihood) over n "
+        "decisions, and the ips, snips and dr point estimates; and the logged "
         "policy's mean reward on them."
     )
     realized: Realized = Field(description="What it earned while it served")
@@ -354,7 +355,8 @@ class RetrainReport(BaseModel):
     decisions_learned: int
     evaluation: dict[str, Any] = Field(
         default_factory=dict,
-        description="Off-policy estimates (ips, snips, dr: value, low, high, n) of the candidate, "
+        description="Off-policy estimates (value, low, high: 95% empirical-likelihood interval; "
+        "n; ips, snips, dr point estimates) of the candidate, "
         "the serving model, uniform random and the baseline action on held-out decisions.",
     )
 

@@ -129,7 +129,7 @@ def retrain(
         )
     learned = labelled[:split]
     for _, label in learned:
-        evaluation.learned.add(-label.cost)
+        evaluation.add_learned(-label.cost)
 
     blob = candidate.serialize()
     next_version = (version or 0) + 1

@@ -52,7 +52,7 @@ def test_the_cli_imports_a_personalizer_export_that_the_next_retrain_learns(
     fired = twin.request("POST", "/_local/schedules/RetrainFunction")
     assert fired.status == 200, fired.body
     report = next(r for r in fired.body["reports"] if r["decision_point"] == "e2e-coffee")
-    held_out = report["evaluation"]["candidate"]["dr"]["n"]
+    held_out = report["evaluation"]["candidate"]["n"]
     assert (report["status"], report["decisions_learned"], held_out) == ("trained", 160, 40)
 
     # And importing it again is refused, as retrain has moved on

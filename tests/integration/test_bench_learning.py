@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from bench.intervals import METHODS, replay, score
 from bench.learning import run, summarize
 from infra.shops import BENCHMARK_SHOPS
 
@@ -31,3 +32,18 @@ def test_the_loop_learns_the_seasonal_shop_within_a_few_rounds() -> None:
     # And every trained version but the last served, and was checked against what it earned
     served = [v for v in result.versions if v["realized"].get("n")]
     assert len(served) == 2
+
+
+def test_the_interval_study_replays_every_version_with_its_truth() -> None:
+    # A smoke of bench/intervals.py: the segments shop's three versions, replayed
+    scored = replay("segments", seed=1, rounds=3, per_round=400)
+
+    assert len(scored) == 3
+    assert [v.realized is None for v in scored] == [False, False, True]  # the last never served
+    for version in scored:
+        assert len(version.target) == len(version.logged) == len(version.reward) > 0
+        assert 0.0 <= version.truth <= 1.0
+    table = score(scored)
+    assert set(table) == set(METHODS)
+    served = table["empirical likelihood (served)"]
+    assert served["truth"] == 1.0 and served["width"] > 0

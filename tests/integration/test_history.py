@@ -69,7 +69,7 @@ def test_history_seeds_a_decision_point_that_the_next_retrain_learns(
     # Then it learns the imported decisions (the newest fifth held out to score the model, for
     # the next run), and decide serves what the history rewarded
     assert (retrained["status"], retrained["model_version"]) == ("trained", "1")
-    held_out = retrained["evaluation"]["candidate"]["dr"]["n"]
+    held_out = retrained["evaluation"]["candidate"]["n"]
     assert (retrained["decisions_learned"], held_out) == (320, 80)
     for weather, best in BEST.items():
         assert best_drink(stack, weather) == (best, "1")

@@ -618,7 +618,7 @@ def test_retrain_learns_the_imported_history_and_prefers_what_it_rewarded() -> N
     # Then it learned the imported decisions that were shown, in one new version, but for the
     # newest fifth, held out to score it (the next run learns them)
     assert (retrained.status, retrained.model_version) == ("trained", "1")
-    held_out = retrained.evaluation["candidate"]["dr"]["n"]
+    held_out = retrained.evaluation["candidate"]["n"]
     assert retrained.decisions_learned + held_out == report.imported - report.not_activated
     assert (retrained.decisions_learned, held_out) == (480, 120)
     (version,) = stores.registry.versions(DP)
