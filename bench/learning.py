@@ -358,6 +358,15 @@ VARIANTS: dict[str, Variant] = {
         {"learner": [], "passes": 3, "exploration": ["--squarecb", "--gamma_scale", "50"]}
     ),
     "sgd-3-l01": Variant({"learner": ["-l", "0.1"], "passes": 3}),
+    # Importance weights capped (VW's --clip_p): an explored action logged at p = 0.001 is
+    # learned with a weight of 1,000 otherwise.
+    "clip01": Variant({"learner": [*COIN, "--clip_p", "0.01"]}),
+    "clip05": Variant({"learner": [*COIN, "--clip_p", "0.05"]}),
+    # Bagging: exploration from the disagreement of 5 bootstrapped models, the first one
+    # greedy; and online cover.
+    "bag5": Variant({"exploration": ["--bag", "5", "--greedify"]}),
+    "cover3": Variant({"exploration": ["--cover", "3"]}),
+    "passes5": Variant({"passes": 5}),
 }
 
 

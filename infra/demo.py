@@ -103,10 +103,11 @@ def retrain(client: Client) -> dict[str, Any]:
     time.sleep(REWARD_WAIT_SECONDS + 3.3)  # the reward wait and retrain's 3 s settle margin
     reports = client.post("/_local/schedules/RetrainFunction")["reports"]
     report: dict[str, Any] = next(r for r in reports if r["decision_point"] == DECISION_POINT)
-    dr = report.get("evaluation", {}).get("candidate", {}).get("dr")
+    expected = report.get("evaluation", {}).get("candidate")
     estimate = (
-        f", expected reward {dr['value']:.3f} (95% interval {dr['low']:.3f} to {dr['high']:.3f})"
-        if dr
+        f", expected reward {expected['value']:.3f} "
+        f"(95% interval {expected['low']:.3f} to {expected['high']:.3f})"
+        if expected
         else ""
     )
     print(
