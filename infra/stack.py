@@ -157,6 +157,15 @@ class LocalStack:
         return getattr(self.module(logical_id), spec.handler.rsplit(".", 1)[1])
 
 
+LOCAL_OPERATOR = {
+    "accessKey": "AKIALOCALOPERATOR000",
+    "accountId": ACCOUNT,
+    "callerId": "AIDALOCALOPERATOR000",
+    "userArn": f"arn:aws:iam::{ACCOUNT}:user/local-operator",
+    "userId": "AIDALOCALOPERATOR000",
+}
+
+
 def http_event(
     route: Route,
     method: str,
@@ -194,6 +203,10 @@ def http_event(
         },
         "isBase64Encoded": encoded,
     }
+    if route.iam:
+        # What API Gateway adds after checking a SigV4 signature; the twin checks none, and
+        # every operator call comes from one local identity.
+        event["requestContext"]["authorizer"] = {"iam": LOCAL_OPERATOR}
     if params:
         event["pathParameters"] = params
     if query:

@@ -11,7 +11,13 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from decider import admin, history
 from decider.api import MAX_HISTORY_BODY_BYTES, http_api, responses
-from decider.schemas import DecisionPointSettings, HistoryImport, ImportReport, ModelHistory
+from decider.schemas import (
+    DecisionPoint,
+    DecisionPointSettings,
+    HistoryImport,
+    ImportReport,
+    ModelHistory,
+)
 from decider.settings import AdminSettings
 from decider.store import on_aws
 from decider.store.dynamo_registry import DynamoRegistry
@@ -32,28 +38,42 @@ DecisionPointPath = Annotated[
 
 
 @app.get(
-    "/decision-points/<decision_point>/settings",
-    operation_id="getDecisionPointSettings",
-    summary="A decision point's settings",
-    responses=responses("The decision point's settings", 400, 404),
+    "/decision-points/<decision_point>",
+    operation_id="getDecisionPoint",
+    summary="A decision point's settings: its own, those in force, and their history",
+    responses=responses("The decision point", 400, 404),
 )
 @tracer.capture_method
-def get_settings(decision_point: DecisionPointPath) -> DecisionPointSettings:
-    return admin.read_settings(registry, decision_point)
+def get_decision_point(decision_point: DecisionPointPath) -> DecisionPoint:
+    return admin.decision_point(registry, decision_point, loop)
 
 
 @app.put(
-    "/decision-points/<decision_point>/settings",
-    operation_id="putDecisionPointSettings",
-    summary="Set a decision point's settings",
-    responses=responses("The settings now in force", 400, 413, 415),
+    "/decision-points/<decision_point>",
+    operation_id="putDecisionPoint",
+    summary="Set a decision point's settings (one left out takes the stack's default)",
+    responses=responses(
+        "The settings now in force, and whether a new model lineage starts", 400, 413, 415
+    ),
 )
 @tracer.capture_method
-def put_settings(
+def put_decision_point(
     decision_point: DecisionPointPath, body: DecisionPointSettings
-) -> DecisionPointSettings:
-    logger.info("settings changed", extra={"decision_point": decision_point, **body.model_dump()})
-    return admin.write_settings(registry, decision_point, body, datetime.now(UTC))
+) -> DecisionPoint:
+    principal = app.current_event.request_context.authorizer.iam.user_arn or "unknown"
+    shown = admin.write_settings(
+        registry, decision_point, body, loop=loop, principal=principal, now=datetime.now(UTC)
+    )
+    logger.info(
+        "settings changed",
+        extra={
+            "decision_point": decision_point,
+            "principal": principal,
+            "settings": body.model_dump(mode="json", exclude_none=True),
+            "new_lineage": shown.new_lineage,
+        },
+    )
+    return shown
 
 
 @app.get(

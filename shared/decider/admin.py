@@ -1,33 +1,79 @@
-"""Per-decision-point settings, read and written by operators."""
+"""Operators' views of a decision point: its settings and their history, its model versions."""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from datetime import datetime
+from typing import Any
 
 from decider.errors import UnknownDecisionPoint
 from decider.records import Registry, Tally, earned
 from decider.schemas import (
+    DecisionPoint,
     DecisionPointSettings,
+    EffectiveSettings,
     ModelHistory,
     ModelVersionSummary,
     Realized,
+    SettingsChange,
 )
+from decider.settings import LoopSettings
+
+HISTORY_SHOWN = 50
 
 
-def read_settings(registry: Registry, decision_point: str) -> DecisionPointSettings:
-    current = registry.current(decision_point)
+def decision_point(registry: Registry, name: str, loop: LoopSettings) -> DecisionPoint:
+    """A decision point's own settings, those in force, and their history."""
+    current = registry.current(name)
     if current is None:
-        raise UnknownDecisionPoint(f"no decision point {decision_point!r}", field="decision_point")
-    return current.settings
+        raise UnknownDecisionPoint(f"no decision point {name!r}", field="decision_point")
+    return DecisionPoint(
+        decision_point=name,
+        settings=current.settings,
+        effective=loop.effective(current.settings),
+        serving_version=current.version,
+        history=registry.settings_history(name, HISTORY_SHOWN),
+    )
 
 
 def write_settings(
-    registry: Registry, decision_point: str, settings: DecisionPointSettings, now: datetime
-) -> DecisionPointSettings:
-    """Decide picks the new settings up with its next registry check (ModelRefreshSeconds)."""
-    registry.configure(decision_point, settings, now)
-    return settings
+    registry: Registry,
+    name: str,
+    settings: DecisionPointSettings,
+    *,
+    loop: LoopSettings,
+    principal: str,
+    now: datetime,
+) -> DecisionPoint:
+    """Replace a decision point's own settings (one left out takes the stack's default).
+    Decide picks them up with its next registry check (ModelRefreshSeconds), retrain with its
+    next run. A change of exploration starts a new model lineage: VW cannot continue a model
+    under other arguments, so the next retrain trains a new one."""
+    current = registry.current(name)
+    before = loop.effective(current.settings if current else DecisionPointSettings())
+    after = loop.effective(settings)
+    serving = current.exploration if current and current.version is not None else None
+    new_lineage = serving is not None and serving != " ".join(
+        loop.for_decision_point(settings).tuning
+    )
+    change = SettingsChange(
+        at=now,
+        principal=principal,
+        changes={
+            key: {"from": old, "to": new} for key, old, new in _fields(before, after) if old != new
+        },
+        new_lineage=new_lineage,
+    )
+    registry.configure(name, settings, change)
+    shown = decision_point(registry, name, loop)
+    return shown.model_copy(update={"new_lineage": new_lineage})
+
+
+def _fields(before: EffectiveSettings, after: EffectiveSettings) -> Iterator[tuple[str, Any, Any]]:
+    old, new = before.model_dump(mode="json"), after.model_dump(mode="json")
+    for key in old:
+        yield key, old[key], new[key]
 
 
 def model_history(registry: Registry, decision_point: str, limit: int = 50) -> ModelHistory:

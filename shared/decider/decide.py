@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from decider.enrichment import enrich
 from decider.errors import InvalidRequest
@@ -13,7 +13,7 @@ from decider.featurize import DecisionFeatures
 from decider.model_cache import ModelCache
 from decider.policy import sample, uniform
 from decider.records import DecisionLog, DecisionRecord
-from decider.schemas import DecideRequest, DecideResponse, RankedAction
+from decider.schemas import DecideRequest, DecideResponse, DecisionPointSettings, RankedAction
 from decider.settings import LoopSettings
 
 
@@ -32,6 +32,10 @@ class Decider:
     loop: LoopSettings
     now: Callable[[], datetime] = utc_now
     new_event_id: Callable[[], str] = field(default=new_event_id)
+
+    def _retention(self, settings: DecisionPointSettings) -> timedelta:
+        days = settings.retention_days
+        return timedelta(days=days) if days is not None else self.loop.retention
 
     def decide(self, request: DecideRequest) -> DecideResponse:
         now = self.now()
@@ -64,7 +68,7 @@ class Decider:
                 model_version=version,
                 learnable=request.consent,
                 activated=not request.defer_activation,
-                expires_at=int((now + self.loop.retention).timestamp()),
+                expires_at=int((now + self._retention(served.settings)).timestamp()),
             )
         )
         ranking = sorted(

@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Literal, Protocol
 
 from decider.featurize import DecisionFeatures
-from decider.schemas import DecisionPointSettings
+from decider.schemas import DecisionPointSettings, SettingsChange
 
 RewardStatus = Literal["recorded", "duplicate", "late"]
 ActivateStatus = Literal["activated", "already_active"]
@@ -174,9 +174,13 @@ class Registry(Protocol):
     def versions(self, decision_point: str) -> list[ModelVersion]: ...
 
     def configure(
-        self, decision_point: str, settings: DecisionPointSettings, now: datetime
+        self, decision_point: str, settings: DecisionPointSettings, change: SettingsChange
     ) -> None:
-        """Store a decision point's settings (registering it if new)."""
+        """Store a decision point's settings (registering it if new) and, in the same write,
+        the change in its history."""
+
+    def settings_history(self, decision_point: str, limit: int) -> list[SettingsChange]:
+        """The newest ``limit`` changes of a decision point's settings, newest first."""
 
 
 class StaleModel(Exception):

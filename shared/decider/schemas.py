@@ -276,12 +276,100 @@ class ActivateResponse(BaseModel):
     status: Literal["activated", "already_active"]
 
 
-class DecisionPointSettings(Strict):
-    """What can be set per decision point (PUT /decision-points/{decision_point}/settings)."""
+class SquareCB(Strict):
+    """SquareCB (Foster and Rakhlin): explores in proportion to how far each action's predicted
+    reward is from the best one's; greedier as ``gamma_scale * t ** gamma_exponent`` grows."""
 
+    algorithm: Literal["squarecb"]
+    gamma_scale: Annotated[float, Field(strict=True, gt=0, le=10_000)] = 50.0
+    gamma_exponent: Annotated[float, Field(strict=True, ge=0, le=1)] = 0.5
+
+    def vw_args(self) -> list[str]:
+        args = ["--squarecb", "--gamma_scale", _number(self.gamma_scale)]
+        if self.gamma_exponent != 0.5:  # VW's own default, left out so the lineage is the same
+            args += ["--gamma_exponent", _number(self.gamma_exponent)]
+        return args
+
+
+class EpsilonGreedy(Strict):
+    """Epsilon-greedy, as Azure Personalizer explored: the best action, and a share
+    ``epsilon`` of decisions spread evenly over all actions."""
+
+    algorithm: Literal["epsilon_greedy"]
+    epsilon: Annotated[float, Field(strict=True, ge=0, le=1)] = 0.2
+
+    def vw_args(self) -> list[str]:
+        return ["--epsilon", _number(self.epsilon)]
+
+
+Exploration = Annotated[SquareCB | EpsilonGreedy, Field(discriminator="algorithm")]
+
+
+def _number(value: float) -> str:
+    return f"{value:g}"
+
+
+class DecisionPointSettings(Strict):
+    """What an operator sets per decision point (PUT /decision-points/{decision_point}).
+    A setting left out takes the stack's default (the template's parameters)."""
+
+    exploration: Exploration | None = Field(
+        default=None,
+        description="How it explores: squarecb (gamma_scale, gamma_exponent) or epsilon_greedy "
+        "(epsilon). A change trains a new model from the next retrain on (a new lineage).",
+    )
+    default_reward: Annotated[float, Field(strict=True, ge=-1e6, le=1e6)] | None = Field(
+        default=None, description="What a decision that got no reward in time is learned as."
+    )
+    retention_days: Annotated[int, Field(strict=True, ge=1, le=3650)] | None = Field(
+        default=None, description="How long decisions are kept (DynamoDB TTL)."
+    )
     max_actions: Annotated[int, Field(strict=True, ge=1, le=MAX_ACTIONS)] = Field(
         default=DEFAULT_MAX_ACTIONS,
         description=f"Most actions a decide request may carry (default {DEFAULT_MAX_ACTIONS}).",
+    )
+
+
+class StackExploration(BaseModel):
+    """Exploration set by the stack's ExplorationArgs parameter in a form the API cannot set."""
+
+    algorithm: Literal["vw"]
+    args: str
+
+
+class EffectiveSettings(BaseModel):
+    """Every setting in force for a decision point: its own, and the stack's defaults."""
+
+    exploration: SquareCB | EpsilonGreedy | StackExploration
+    default_reward: float
+    retention_days: int
+    max_actions: int
+
+
+class SettingsChange(BaseModel):
+    """One change of a decision point's settings."""
+
+    at: datetime
+    principal: str = Field(description="Who changed them: the IAM principal's ARN")
+    changes: dict[str, Any] = Field(
+        description="Each setting that changed in force: {from, to}",
+    )
+    new_lineage: bool = Field(description="Whether it starts a new model at the next retrain")
+
+
+class DecisionPoint(BaseModel):
+    """A decision point's settings: what it set, what is in force, and how they changed."""
+
+    decision_point: str
+    settings: DecisionPointSettings = Field(description="What this decision point sets itself")
+    effective: EffectiveSettings = Field(description="What is in force, defaults included")
+    serving_version: int | None = Field(description="The model version decide serves")
+    history: list[SettingsChange] = Field(description="Changes, newest first (at most 50)")
+    new_lineage: bool | None = Field(
+        default=None,
+        description="In a PUT's answer: whether the change starts a new model lineage (VW "
+        "cannot continue a model under other exploration): the serving version keeps serving "
+        "until the next retrain trains a new one from the decisions not yet learned.",
     )
 
 

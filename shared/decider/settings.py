@@ -9,7 +9,14 @@ from pydantic import AfterValidator, BaseModel, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from decider.policy import exploration_args
-from decider.schemas import DecisionPointId
+from decider.schemas import (
+    DecisionPointId,
+    DecisionPointSettings,
+    EffectiveSettings,
+    EpsilonGreedy,
+    SquareCB,
+    StackExploration,
+)
 
 # SquareCB, greedier than VW's default gamma scale of 10 (docs/benchmarks.md).
 DEFAULT_EXPLORATION = ("--squarecb", "--gamma_scale", "50")
@@ -34,6 +41,46 @@ class LoopSettings(BaseModel):
     def tuning(self) -> list[str]:
         """The VW arguments a model version records: it can only be continued under them."""
         return [*self.exploration, *self.learner]
+
+    def for_decision_point(self, settings: DecisionPointSettings) -> LoopSettings:
+        """These (the stack's) settings with what a decision point sets itself in their place."""
+        changed: dict[str, object] = {}
+        if settings.exploration is not None:
+            changed["exploration"] = settings.exploration.vw_args()
+        if settings.default_reward is not None:
+            changed["default_reward"] = settings.default_reward
+        if settings.retention_days is not None:
+            changed["retention"] = timedelta(days=settings.retention_days)
+        return self.model_copy(update=changed) if changed else self
+
+    def effective(self, settings: DecisionPointSettings) -> EffectiveSettings:
+        """Every setting in force for a decision point, as the admin API shows them."""
+        loop = self.for_decision_point(settings)
+        return EffectiveSettings(
+            exploration=settings.exploration or exploration_of(loop.exploration),
+            default_reward=loop.default_reward,
+            retention_days=loop.retention.days,
+            max_actions=settings.max_actions,
+        )
+
+
+def exploration_of(args: list[str]) -> SquareCB | EpsilonGreedy | StackExploration:
+    """VW exploration arguments in the API's structured form, when they have one."""
+    words = list(args)
+    try:
+        if words[:1] == ["--squarecb"]:
+            values = dict(zip(words[1::2], words[2::2], strict=True))
+            if set(values) <= {"--gamma_scale", "--gamma_exponent"}:
+                return SquareCB(
+                    algorithm="squarecb",
+                    gamma_scale=float(values.get("--gamma_scale", 10.0)),  # VW's default
+                    gamma_exponent=float(values.get("--gamma_exponent", 0.5)),
+                )
+        if len(words) == 2 and words[0] == "--epsilon":
+            return EpsilonGreedy(algorithm="epsilon_greedy", epsilon=float(words[1]))
+    except ValueError:
+        pass
+    return StackExploration(algorithm="vw", args=" ".join(words))
 
 
 def _checked_exploration(text: str) -> str:

@@ -64,6 +64,8 @@ def retrain(
     before them, so the next run learns them. The estimate is recorded with the version, and so
     is what the versions that served the learned part of the window earned in it."""
     current = registry.current(decision_point)
+    if current is not None:  # what the decision point sets itself, in place of the stack's
+        loop = loop.for_decision_point(current.settings)
     version = current.version if current else None
     since = current.watermark if current else None
     until = now - loop.reward_wait - CLOCK_SKEW

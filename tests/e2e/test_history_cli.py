@@ -75,4 +75,4 @@ def test_a_file_with_a_bad_line_is_not_sent(twin: RunningTwin, tmp_path: Path) -
 
     assert done.returncode == 1
     assert f"{export}:3: Timestamp: a timestamp must be between the years 2000" in done.stderr
-    assert twin.request("GET", "/decision-points/e2e-bad/settings").status == 404
+    assert twin.request("GET", "/decision-points/e2e-bad").status == 404

@@ -1,23 +1,39 @@
-"""Per-decision-point settings: operators set limits, decide enforces them."""
+"""Per-decision-point settings through the twin's HTTP API: operators set them, every change is
+kept with who made it, decide and retrain follow them."""
 
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 from typing import Any
 
 import pytest
+import time_machine
 
-from infra.stack import HttpResponse, LocalStack
+from infra.stack import LOCAL_OPERATOR, HttpResponse, LocalStack
+from tests.conftest import retrain_report
 
-SETTINGS = "/decision-points/home-hero/settings"
+DP = "/decision-points/home-hero"
+STACK_DEFAULTS = {
+    "exploration": {"algorithm": "squarecb", "gamma_scale": 50.0, "gamma_exponent": 0.5},
+    "default_reward": 0.0,
+    "retention_days": 30,
+    "max_actions": 50,
+}
+REWARD_WAIT = timedelta(seconds=600)  # the template's default
 
 
-def decide(stack: LocalStack, actions: int) -> HttpResponse:
-    body = {"decision_point": "home-hero", "actions": [{"id": f"a{i}"} for i in range(actions)]}
+def decide(stack: LocalStack, actions: int, event_id: str | None = None) -> HttpResponse:
+    body: dict[str, Any] = {
+        "decision_point": "home-hero",
+        "actions": [{"id": f"a{i}"} for i in range(actions)],
+    }
+    if event_id:
+        body["event_id"] = event_id
     return stack.post("/decide", body)
 
 
-def put(stack: LocalStack, body: Any, path: str = SETTINGS) -> HttpResponse:
+def put(stack: LocalStack, body: Any, path: str = DP) -> HttpResponse:
     return stack.http("PUT", path, json.dumps(body), {"content-type": "application/json"})
 
 
@@ -29,10 +45,31 @@ def test_a_decision_point_takes_50_actions_unless_set_otherwise(stack: LocalStac
     assert "at most 50" in refused.json()["error"]["message"]
 
 
-def test_a_limit_set_by_an_operator_is_enforced_by_decide(stack: LocalStack) -> None:
+def test_a_decision_point_seen_by_decide_has_the_stacks_defaults(stack: LocalStack) -> None:
+    assert decide(stack, 2).status == 200
+
+    shown = stack.http("GET", DP).json()
+
+    assert shown["decision_point"] == "home-hero"
+    assert shown["effective"] == STACK_DEFAULTS
+    assert shown["settings"] == {
+        "exploration": None,
+        "default_reward": None,
+        "retention_days": None,
+        "max_actions": 50,
+    }
+    assert (shown["serving_version"], shown["history"]) == (None, [])
+
+
+def test_a_limit_set_by_an_operator_is_enforced_by_decide_and_kept_in_the_history(
+    stack: LocalStack,
+) -> None:
     # Given the operator allows home-hero at most 3 actions
     answer = put(stack, {"max_actions": 3})
-    assert (answer.status, answer.json()) == (200, {"max_actions": 3})
+    assert answer.status == 200, answer.body
+    shown = answer.json()
+    assert shown["effective"] == {**STACK_DEFAULTS, "max_actions": 3}
+    assert shown["new_lineage"] is False
     # Then a decision with 4 actions is refused, naming the field, and 3 still decide
     refused = decide(stack, 4)
     assert (refused.status, refused.json()["error"]["field"]) == (400, "actions")
@@ -40,18 +77,29 @@ def test_a_limit_set_by_an_operator_is_enforced_by_decide(stack: LocalStack) -> 
     # And raising it above the default lets more actions through
     assert put(stack, {"max_actions": 120}).status == 200
     assert decide(stack, 120).status == 200
-    assert stack.http("GET", SETTINGS).json() == {"max_actions": 120}
+    # And both changes are kept, newest first, with who made them
+    history = stack.http("GET", DP).json()["history"]
+    assert [entry["changes"] for entry in history] == [
+        {"max_actions": {"from": 3, "to": 120}},
+        {"max_actions": {"from": 50, "to": 3}},
+    ]
+    assert {entry["principal"] for entry in history} == {LOCAL_OPERATOR["userArn"]}
+    assert history[0]["at"] >= history[1]["at"]
+
+
+def test_a_setting_left_out_goes_back_to_the_stacks_default(stack: LocalStack) -> None:
+    assert put(stack, {"default_reward": -0.5, "retention_days": 7}).status == 200
+
+    answer = put(stack, {"retention_days": 7})
+
+    assert answer.json()["effective"] == {**STACK_DEFAULTS, "retention_days": 7}
+    assert answer.json()["history"][0]["changes"] == {"default_reward": {"from": -0.5, "to": 0.0}}
 
 
 def test_settings_of_an_unknown_decision_point_are_404(stack: LocalStack) -> None:
-    answer = stack.http("GET", "/decision-points/never-seen/settings")
+    answer = stack.http("GET", "/decision-points/never-seen")
     assert answer.status == 404
     assert answer.json()["error"]["code"] == "unknown_decision_point"
-
-
-def test_a_decision_point_seen_by_decide_has_the_default_settings(stack: LocalStack) -> None:
-    assert decide(stack, 2).status == 200
-    assert stack.http("GET", SETTINGS).json() == {"max_actions": 50}
 
 
 @pytest.mark.parametrize(
@@ -62,6 +110,16 @@ def test_a_decision_point_seen_by_decide_has_the_default_settings(stack: LocalSt
         {"max_actions": "5"},
         {"max_actions": 5.5},
         {"max_actions": 5, "surprise": 1},
+        {"exploration": "--epsilon 0.2"},  # never a raw VW string
+        {"exploration": {"algorithm": "bag", "bags": 5}},
+        {"exploration": {"algorithm": "epsilon_greedy", "epsilon": 1.5}},
+        {"exploration": {"algorithm": "squarecb", "gamma_scale": 0}},
+        {"exploration": {"algorithm": "squarecb", "args": "--quiet"}},
+        {"default_reward": "NaN"},
+        {"default_reward": False},
+        {"exploration": {"algorithm": "epsilon_greedy", "epsilon": True}},
+        {"default_reward": 1e300},
+        {"retention_days": 0},
         [],
         "nope",
     ],
@@ -69,22 +127,61 @@ def test_a_decision_point_seen_by_decide_has_the_default_settings(stack: LocalSt
 def test_bad_settings_are_refused_and_change_nothing(stack: LocalStack, body: Any) -> None:
     assert put(stack, {"max_actions": 7}).status == 200
     answer = put(stack, body)
-    assert answer.status == 400
+    assert answer.status == 400, answer.body
     assert set(answer.json()) == {"error"}
-    assert stack.http("GET", SETTINGS).json() == {"max_actions": 7}
+    shown = stack.http("GET", DP).json()
+    assert shown["settings"]["max_actions"] == 7
+    assert len(shown["history"]) == 1
 
 
 def test_a_bad_decision_point_in_the_path_is_refused(stack: LocalStack) -> None:
-    answer = put(stack, {"max_actions": 5}, "/decision-points/Not%20Valid/settings")
+    answer = put(stack, {"max_actions": 5}, "/decision-points/Not%20Valid")
     assert answer.status == 400
+
+
+def test_a_new_exploration_starts_a_new_model_lineage_at_the_next_retrain(
+    timed_stack: LocalStack, clock: time_machine.Traveller
+) -> None:
+    stack = timed_stack
+    # Given home-hero serves version 1, trained under the stack's SquareCB
+    for number in range(60):
+        decide(stack, 3, event_id=f"v-{number}")
+    clock.shift(REWARD_WAIT + timedelta(seconds=5))
+    assert retrain_report(stack, "home-hero")["model_version"] == "1"
+
+    # When the operator switches it to epsilon-greedy
+    answer = put(stack, {"exploration": {"algorithm": "epsilon_greedy", "epsilon": 0.1}})
+
+    # Then the answer says a new lineage starts, and version 1 keeps serving until then
+    assert answer.status == 200
+    shown = answer.json()
+    assert shown["new_lineage"] is True
+    assert shown["history"][0]["new_lineage"] is True
+    assert shown["history"][0]["changes"]["exploration"]["to"] == {
+        "algorithm": "epsilon_greedy",
+        "epsilon": 0.1,
+    }
+    assert decide(stack, 3).json()["model_version"] == "1"
+    # And the next retrain trains version 2 under epsilon-greedy, which decide then serves
+    for number in range(60):
+        decide(stack, 3, event_id=f"w-{number}")
+    clock.shift(REWARD_WAIT + timedelta(seconds=5))
+    assert retrain_report(stack, "home-hero")["model_version"] == "2"
+    versions = stack.http("GET", f"{DP}/models").json()["versions"]
+    assert [v["tuning"] for v in versions] == [
+        "--epsilon 0.1 --coin",
+        "--squarecb --gamma_scale 50 --coin",
+    ]
+    assert decide(stack, 3).json()["model_version"] == "2"
 
 
 def test_the_operator_routes_require_iam_on_aws(stack: LocalStack) -> None:
     routes = [r for r in stack.template.routes if r.path.startswith("/decision-points/")]
-    assert {(r.method, r.path.rsplit("/", 1)[1], r.iam) for r in routes} == {
-        ("GET", "settings", True),
-        ("PUT", "settings", True),
-        ("POST", "history", True),
-        ("GET", "models", True),
-    }
+    assert {(r.method, r.path.removeprefix("/decision-points/{decision_point}"), r.iam)
+            for r in routes} == {
+        ("GET", "", True),
+        ("PUT", "", True),
+        ("POST", "/history", True),
+        ("GET", "/models", True),
+    }  # fmt: skip
     assert not [r for r in stack.template.routes if r.iam and r not in routes]

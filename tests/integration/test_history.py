@@ -110,7 +110,7 @@ def test_a_file_with_bad_lines_is_a_400_listing_them_and_imports_nothing(
     assert "field" not in error["lines"][1]
     # Nothing was logged, and the decision point is not known
     assert logged_decisions(stack) == 0
-    assert stack.http("GET", f"/decision-points/{DP}/settings").status == 404
+    assert stack.http("GET", f"/decision-points/{DP}").status == 404
 
 
 def test_event_ids_of_another_decision_point_are_a_409(stack: LocalStack) -> None:
@@ -124,7 +124,7 @@ def test_event_ids_of_another_decision_point_are_a_409(stack: LocalStack) -> Non
 def test_the_decision_point_s_own_action_limit_applies(stack: LocalStack) -> None:
     settings = json.dumps({"max_actions": 2})
     put = stack.http(
-        "PUT", f"/decision-points/{DP}/settings", settings, {"content-type": "application/json"}
+        "PUT", f"/decision-points/{DP}", settings, {"content-type": "application/json"}
     )
     assert put.status == 200
     refused = upload(stack, coffee_dsjson(1))  # three drinks
@@ -143,7 +143,7 @@ def test_the_history_route_takes_a_bigger_body_than_the_others(stack: LocalStack
     assert too_big.json()["error"]["code"] == "payload_too_large"
     settings = json.dumps({"max_actions": 5, "padding": "x" * MAX_BODY_BYTES})
     headers = {"content-type": "application/json"}
-    assert stack.http("PUT", f"/decision-points/{DP}/settings", settings, headers).status == 413
+    assert stack.http("PUT", f"/decision-points/{DP}", settings, headers).status == 413
 
 
 @pytest.mark.parametrize(

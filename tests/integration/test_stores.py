@@ -25,6 +25,7 @@ from decider.records import (
     Tally,
     earned,
 )
+from decider.schemas import DecisionPointSettings, SettingsChange
 from decider.store.dynamo_log import DynamoDecisionLog
 from decider.store.dynamo_registry import DynamoRegistry
 from decider.store.memory import MemoryDecisionLog, MemoryModelStore, MemoryRegistry
@@ -444,3 +445,27 @@ def test_what_versions_earned_is_kept_with_the_version_whose_window_settled_it(
     assert by_number[1] == Tally(40, 10.0, 10.0)
     assert by_number[2] == Tally(2, 1.0, 1.0)
     assert 3 not in by_number
+
+
+def test_settings_are_stored_with_their_history_newest_first(stores: Stores) -> None:
+    # Given a decision point configured three times (the first registers it)
+    for number, days in enumerate((7, 14, 21)):
+        change = SettingsChange(
+            at=T0 + timedelta(minutes=number),
+            principal=f"arn:aws:iam::123456789012:user/operator-{number}",
+            changes={"retention_days": {"from": None, "to": days}},
+            new_lineage=False,
+        )
+        stores.registry.configure(DP, DecisionPointSettings(retention_days=days), change)
+
+    # Then the last settings are in force, and every change is kept, newest first
+    current = stores.registry.current(DP)
+    assert current is not None and current.settings.retention_days == 21
+    assert DP in stores.registry.decision_points()
+    history = stores.registry.settings_history(DP, limit=2)
+    assert [c.principal.rsplit("-", 1)[1] for c in history] == ["2", "1"]
+    assert history[0].changes == {"retention_days": {"from": None, "to": 21}}
+    assert len(stores.registry.settings_history(DP, limit=50)) == 3
+    assert stores.registry.settings_history("never-seen", limit=50) == []
+    # And a change of settings is not a model version
+    assert stores.registry.versions(DP) == []

@@ -14,7 +14,12 @@ from decider.featurize import DecisionFeatures, Label
 from decider.model_cache import ModelCache
 from decider.policy import Policy
 from decider.records import CurrentModel, ModelVersion
-from decider.schemas import DecideRequest, DecideResponse
+from decider.schemas import (
+    DecideRequest,
+    DecideResponse,
+    DecisionPointSettings,
+    SettingsChange,
+)
 from decider.settings import LoopSettings
 from decider.store.memory import MemoryDecisionLog, MemoryModelStore, MemoryRegistry
 
@@ -142,6 +147,21 @@ def test_without_a_model_the_choice_is_uniform_over_the_allowed_actions() -> Non
     assert record.probability == response.probability
     assert record.expires_at == int((NOW + LOOP.retention).timestamp())
     assert (record.learnable, record.activated) == (True, True)
+
+
+def test_a_decision_point_keeps_its_decisions_as_long_as_it_sets() -> None:
+    world = World()
+    world.decide(event_id="e-1")
+    change = SettingsChange(at=NOW, principal="tester", changes={}, new_lineage=False)
+    world.registry.configure(DP, DecisionPointSettings(retention_days=7), change)
+
+    world.decide(event_id="e-2")  # within the refresh interval: the settings it had
+    world.ticker.seconds += 5.0
+    world.decide(event_id="e-3")
+
+    assert world.log.records["e-1"].expires_at == int((NOW + LOOP.retention).timestamp())
+    assert world.log.records["e-2"].expires_at == int((NOW + LOOP.retention).timestamp())
+    assert world.log.records["e-3"].expires_at == int((NOW + timedelta(days=7)).timestamp())
 
 
 def test_a_decision_point_is_registered_for_retrain_on_its_first_decision() -> None:

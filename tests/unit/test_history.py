@@ -22,7 +22,7 @@ from decider.history import History, import_file, import_history, parse_csv, par
 from decider.personalizer import PersonalizerRankRequest, to_decide_request
 from decider.policy import Policy
 from decider.records import CurrentModel, DecisionRecord
-from decider.schemas import Action, DecisionPointSettings, HistoryImport
+from decider.schemas import Action, DecisionPointSettings, HistoryImport, SettingsChange
 from decider.settings import LoopSettings
 from decider.store.memory import MemoryDecisionLog, MemoryModelStore, MemoryRegistry
 
@@ -570,13 +570,17 @@ def test_a_decision_point_that_was_retrained_refuses_history(current: CurrentMod
     assert stores.log.records == {}
 
 
+def change() -> SettingsChange:
+    return SettingsChange(at=NOW, principal="tester", changes={}, new_lineage=False)
+
+
 def test_a_registered_decision_point_not_yet_retrained_takes_history_with_its_limits() -> None:
     stores = Stores()
-    stores.registry.configure(DP, DecisionPointSettings(max_actions=2), NOW)
+    stores.registry.configure(DP, DecisionPointSettings(max_actions=2), change())
 
     with pytest.raises(InvalidHistory, match="1 of 1 lines"):
         stores.import_file(line())  # three actions
-    stores.registry.configure(DP, DecisionPointSettings(max_actions=3), NOW)
+    stores.registry.configure(DP, DecisionPointSettings(max_actions=3), change())
     assert stores.import_file(line()).imported == 1
 
 

@@ -17,7 +17,13 @@ from decider.featurize import Label
 from decider.model_cache import ModelCache
 from decider.policy import Examples, Policy
 from decider.records import DecisionRecord, StaleModel, earned
-from decider.schemas import DecideRequest, RetrainReport, RewardRequest
+from decider.schemas import (
+    DecideRequest,
+    DecisionPointSettings,
+    RetrainReport,
+    RewardRequest,
+    SettingsChange,
+)
 from decider.settings import LoopSettings
 from decider.store.memory import MemoryDecisionLog, MemoryModelStore, MemoryRegistry
 from decider.trainer import CLOCK_SKEW, retrain, retrain_all
@@ -307,6 +313,25 @@ def test_a_missing_or_late_reward_is_learned_as_the_default_reward(
     for event_id, label in labels.items():
         record = shop.log.records[event_id]
         assert (label.index, label.probability) == (record.chosen_index, record.probability)
+
+
+CHANGE = SettingsChange(at=T0, principal="tester", changes={}, new_lineage=False)
+
+
+def test_a_decision_points_own_default_reward_is_learned_in_place_of_the_stacks(
+    recording_policy: list[tuple[str, Label]],
+) -> None:
+    # Given the stack's default reward is 0, and home-hero sets its own, -0.1
+    shop = Shop(default_reward=0.0)
+    unrewarded, rewarded = shop.decide(2)
+    shop.reward(rewarded, 1.0)
+    shop.registry.configure(DP, DecisionPointSettings(default_reward=-0.1), CHANGE)
+    # When they are learned
+    shop.clock.move_to(shop.settle_after(T0))
+    shop.retrain()
+    # Then the unrewarded decision is learned at home-hero's default
+    labels = dict(recording_policy)
+    assert (labels[unrewarded].cost, labels[rewarded].cost) == (0.1, -1.0)
 
 
 def test_a_retrain_continues_from_the_current_model() -> None:

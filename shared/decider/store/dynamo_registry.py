@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import datetime
 from typing import Any
 
@@ -14,10 +15,11 @@ from decider.records import (
     served_from_json,
     served_to_json,
 )
-from decider.schemas import DecisionPointSettings
+from decider.schemas import DecisionPointSettings, SettingsChange
 from decider.store.aws import AwsStore
 
 CURRENT = "current"
+SETTINGS = "settings#"  # a change of settings: settings#<when>#<unique>
 
 
 def _version_record(version: int) -> str:
@@ -60,18 +62,47 @@ class DynamoRegistry(AwsStore):
         )
 
     def configure(
-        self, decision_point: str, settings: DecisionPointSettings, now: datetime
+        self, decision_point: str, settings: DecisionPointSettings, change: SettingsChange
     ) -> None:
-        self.client.update_item(
-            TableName=self._table,
-            Key=_key(decision_point, CURRENT),
-            UpdateExpression="SET settings = :settings, "
-            "registered_at = if_not_exists(registered_at, :now)",
-            ExpressionAttributeValues={
-                ":settings": {"S": settings.model_dump_json()},
-                ":now": {"S": iso(now)},
-            },
+        # One transaction: the settings never change without their history entry.
+        entry = f"{SETTINGS}{iso(change.at)}#{uuid.uuid4().hex}"
+        self.client.transact_write_items(
+            TransactItems=[
+                {
+                    "Update": {
+                        "TableName": self._table,
+                        "Key": _key(decision_point, CURRENT),
+                        "UpdateExpression": "SET settings = :settings, "
+                        "registered_at = if_not_exists(registered_at, :now)",
+                        "ExpressionAttributeValues": {
+                            ":settings": {"S": settings.model_dump_json()},
+                            ":now": {"S": iso(change.at)},
+                        },
+                    }
+                },
+                {
+                    "Put": {
+                        "TableName": self._table,
+                        "Item": {
+                            **_key(decision_point, entry),
+                            "change": {"S": change.model_dump_json()},
+                        },
+                    }
+                },
+            ]
         )
+
+    def settings_history(self, decision_point: str, limit: int) -> list[SettingsChange]:
+        page = self.client.query(
+            TableName=self._table,
+            KeyConditionExpression="decision_point = :dp AND begins_with(#record, :prefix)",
+            ExpressionAttributeNames={"#record": "record"},
+            ExpressionAttributeValues={":dp": {"S": decision_point}, ":prefix": {"S": SETTINGS}},
+            ScanIndexForward=False,
+            Limit=limit,
+            ConsistentRead=True,  # a PUT shows its own change
+        )
+        return [SettingsChange.model_validate_json(i["change"]["S"]) for i in page["Items"]]
 
     def decision_points(self) -> list[str]:
         found: list[str] = []

@@ -17,7 +17,7 @@ from decider.records import (
     RewardStatus,
     StaleModel,
 )
-from decider.schemas import DecisionPointSettings
+from decider.schemas import DecisionPointSettings, SettingsChange
 
 
 class MemoryDecisionLog:
@@ -101,6 +101,7 @@ class MemoryRegistry:
     def __init__(self) -> None:
         self.pointers: dict[str, CurrentModel] = {}
         self.history: dict[str, list[ModelVersion]] = {}
+        self.changes: dict[str, list[SettingsChange]] = {}
 
     def current(self, decision_point: str) -> CurrentModel | None:
         return self.pointers.get(decision_point)
@@ -109,12 +110,16 @@ class MemoryRegistry:
         self.pointers.setdefault(decision_point, CurrentModel(decision_point, None, None, None))
 
     def configure(
-        self, decision_point: str, settings: DecisionPointSettings, now: datetime
+        self, decision_point: str, settings: DecisionPointSettings, change: SettingsChange
     ) -> None:
         current = self.pointers.get(decision_point) or CurrentModel(
             decision_point, None, None, None
         )
         self.pointers[decision_point] = dataclasses.replace(current, settings=settings)
+        self.changes.setdefault(decision_point, []).append(change)
+
+    def settings_history(self, decision_point: str, limit: int) -> list[SettingsChange]:
+        return self.changes.get(decision_point, [])[::-1][:limit]
 
     def decision_points(self) -> list[str]:
         return sorted(self.pointers)
