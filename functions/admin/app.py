@@ -37,6 +37,11 @@ DecisionPointPath = Annotated[
 ]
 
 
+def _principal() -> str:
+    """The caller's IAM identity, as API Gateway's AWS_IAM authorizer put it in the event."""
+    return app.current_event.request_context.authorizer.iam.user_arn or "unknown"
+
+
 @app.get(
     "/decision-points/<decision_point>",
     operation_id="getDecisionPoint",
@@ -60,7 +65,7 @@ def get_decision_point(decision_point: DecisionPointPath) -> DecisionPoint:
 def put_decision_point(
     decision_point: DecisionPointPath, body: DecisionPointSettings
 ) -> DecisionPoint:
-    principal = app.current_event.request_context.authorizer.iam.user_arn or "unknown"
+    principal = _principal()
     shown = admin.write_settings(
         registry, decision_point, body, loop=loop, principal=principal, now=datetime.now(UTC)
     )
@@ -72,6 +77,27 @@ def put_decision_point(
             "settings": body.model_dump(mode="json", exclude_none=True),
             "new_lineage": shown.new_lineage,
         },
+    )
+    return shown
+
+
+@app.post(
+    "/decision-points/<decision_point>/models/<version>/promote",
+    operation_id="promoteModelVersion",
+    summary="Serve a recorded model version: roll back, or forward to a rejected one",
+    responses=responses("The decision point, now serving that version", 400, 404),
+)
+@tracer.capture_method
+def promote_version(
+    decision_point: DecisionPointPath, version: Annotated[int, Path(ge=1, le=10**9)]
+) -> DecisionPoint:
+    principal = _principal()
+    shown = admin.serve_version(
+        registry, decision_point, version, loop=loop, principal=principal, now=datetime.now(UTC)
+    )
+    logger.info(
+        "version served by an operator",
+        extra={"decision_point": decision_point, "principal": principal, "version": version},
     )
     return shown
 

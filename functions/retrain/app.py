@@ -31,4 +31,6 @@ def lambda_handler(event: dict, context: LambdaContext) -> dict:
         logger.info("retrained", extra=report.model_dump(mode="json"))
         if report.status == "trained":
             metrics.add_metric(name="ModelsPromoted", unit=MetricUnit.Count, value=1)
+        elif report.status == "rejected":
+            metrics.add_metric(name="ModelsRejected", unit=MetricUnit.Count, value=1)
     return {"reports": [report.model_dump(mode="json") for report in reports]}

@@ -70,6 +70,35 @@ def write_settings(
     return shown.model_copy(update={"new_lineage": new_lineage})
 
 
+def serve_version(
+    registry: Registry,
+    name: str,
+    version: int,
+    *,
+    loop: LoopSettings,
+    principal: str,
+    now: datetime,
+) -> DecisionPoint:
+    """Serve a recorded version, older (a rollback) or newer (one the promotion rule
+    rejected). Decide serves it within ModelRefreshSeconds; the next retrain continues from it
+    with the decisions not yet learned (the watermark stays where it was), or starts a new
+    lineage if the decision point's exploration has changed since it was trained."""
+    current = registry.current(name)
+    if current is None:
+        raise UnknownDecisionPoint(f"no decision point {name!r}", field="decision_point")
+    tuning = " ".join(loop.for_decision_point(current.settings).tuning)
+    change = SettingsChange(
+        at=now,
+        principal=principal,
+        changes={"serving_version": {"from": current.version, "to": version}},
+        new_lineage=False,
+    )
+    served = registry.serve(name, version, change)
+    new_lineage = served.exploration != tuning
+    shown = decision_point(registry, name, loop)
+    return shown.model_copy(update={"new_lineage": new_lineage})
+
+
 def _fields(before: EffectiveSettings, after: EffectiveSettings) -> Iterator[tuple[str, Any, Any]]:
     old, new = before.model_dump(mode="json"), after.model_dump(mode="json")
     for key in old:
@@ -96,6 +125,7 @@ def model_history(registry: Registry, decision_point: str, limit: int = 50) -> M
                 tuning=v.exploration,
                 expected=json.loads(v.evaluation_json),
                 realized=Realized.model_validate(earned_by.get(v.version, Tally()).as_dict()),
+                rejected=v.rejected,
             )
             for v in versions[:limit]
         ],

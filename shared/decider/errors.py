@@ -50,6 +50,11 @@ class UnknownDecisionPoint(DeciderError):
     code = "unknown_decision_point"
 
 
+class UnknownVersion(DeciderError):
+    status = 404
+    code = "unknown_version"
+
+
 class InvalidHistory(DeciderError):
     """Lines of a history file that cannot be imported; then none of the file is."""
 

@@ -98,6 +98,11 @@ class CurrentModel:
     model_sha256: str | None = None
     exploration: str | None = None  # the VW tuning arguments the model was trained with
     settings: DecisionPointSettings = field(default_factory=DecisionPointSettings)
+    latest: int | None = None  # the newest version trained, served or rejected
+
+    @property
+    def next_version(self) -> int:
+        return max(self.version or 0, self.latest or 0) + 1
 
 
 @dataclass(frozen=True)
@@ -114,6 +119,8 @@ class ModelVersion:
     exploration: str = ""  # the VW tuning arguments it was trained with: its lineage
     # What the versions that served this version's window earned in it, by version.
     served: Mapping[int, Tally] = field(default_factory=dict)
+    # Why the promotion rule kept it from serving; None for a version that served.
+    rejected: str | None = None
 
 
 class DecisionLog(Protocol):
@@ -165,6 +172,15 @@ class Registry(Protocol):
     def promote(self, version: ModelVersion, expected_version: int | None) -> None:
         """Record a version and make it current, only if current is still ``expected_version``;
         raises StaleModel otherwise."""
+
+    def reject(self, version: ModelVersion, expected_version: int | None) -> None:
+        """Record a version the promotion rule kept from serving (``version.rejected`` says
+        why), only if current is still ``expected_version``; the watermark stays, so the
+        serving version's next candidate learns the same decisions. Raises StaleModel."""
+
+    def serve(self, decision_point: str, version: int, change: SettingsChange) -> ModelVersion:
+        """Make a recorded version current (a rollback, or forward), keeping the watermark,
+        and keep the change in the settings history. Raises UnknownVersion."""
 
     def advance(
         self, decision_point: str, watermark: datetime, expected_version: int | None

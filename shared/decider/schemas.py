@@ -324,6 +324,15 @@ class DecisionPointSettings(Strict):
     retention_days: Annotated[int, Field(strict=True, ge=1, le=3650)] | None = Field(
         default=None, description="How long decisions are kept (DynamoDB TTL)."
     )
+    promotion_rule: Literal["always", "if_not_worse"] | None = Field(
+        default=None,
+        description="always: every trained version serves. if_not_worse: only one whose 95% "
+        "interval's low end, on the decisions it was scored on, is not below the serving "
+        "version's estimate there minus promotion_tolerance; another is kept as rejected.",
+    )
+    promotion_tolerance: Annotated[float, Field(strict=True, ge=0, le=1e6)] | None = Field(
+        default=None, description="How much worse than the serving version if_not_worse allows."
+    )
     max_actions: Annotated[int, Field(strict=True, ge=1, le=MAX_ACTIONS)] = Field(
         default=DEFAULT_MAX_ACTIONS,
         description=f"Most actions a decide request may carry (default {DEFAULT_MAX_ACTIONS}).",
@@ -343,6 +352,8 @@ class EffectiveSettings(BaseModel):
     exploration: SquareCB | EpsilonGreedy | StackExploration
     default_reward: float
     retention_days: int
+    promotion_rule: Literal["always", "if_not_worse"]
+    promotion_tolerance: float
     max_actions: int
 
 
@@ -398,6 +409,9 @@ class ModelVersionSummary(BaseModel):
         "policy's mean reward on them."
     )
     realized: Realized = Field(description="What it earned while it served")
+    rejected: str | None = Field(
+        default=None, description="Why the promotion rule kept it from serving, if it did"
+    )
 
 
 class ModelHistory(BaseModel):
@@ -435,7 +449,7 @@ class ErrorResponse(BaseModel):
 
 class RetrainReport(BaseModel):
     decision_point: str
-    status: Literal["trained", "nothing_to_learn", "not_settled", "failed"]
+    status: Literal["trained", "rejected", "nothing_to_learn", "not_settled", "failed"]
     model_version: str | None
     window_start: datetime | None
     window_end: datetime

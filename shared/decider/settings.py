@@ -36,6 +36,8 @@ class LoopSettings(BaseModel):
     learner: list[str] = Field(default_factory=lambda: ["--coin"])
     passes: Annotated[int, Field(ge=1, le=10)] = 3
     holdout_share: Annotated[float, Field(ge=0, lt=1)] = 0.2
+    promotion_rule: Literal["always", "if_not_worse"] = "always"
+    promotion_tolerance: float = 0.0
 
     @property
     def tuning(self) -> list[str]:
@@ -51,6 +53,10 @@ class LoopSettings(BaseModel):
             changed["default_reward"] = settings.default_reward
         if settings.retention_days is not None:
             changed["retention"] = timedelta(days=settings.retention_days)
+        if settings.promotion_rule is not None:
+            changed["promotion_rule"] = settings.promotion_rule
+        if settings.promotion_tolerance is not None:
+            changed["promotion_tolerance"] = settings.promotion_tolerance
         return self.model_copy(update=changed) if changed else self
 
     def effective(self, settings: DecisionPointSettings) -> EffectiveSettings:
@@ -60,6 +66,8 @@ class LoopSettings(BaseModel):
             exploration=settings.exploration or exploration_of(loop.exploration),
             default_reward=loop.default_reward,
             retention_days=loop.retention.days,
+            promotion_rule=loop.promotion_rule,
+            promotion_tolerance=loop.promotion_tolerance,
             max_actions=settings.max_actions,
         )
 

@@ -7,6 +7,7 @@ import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from decider.evaluation import Evaluation
 from decider.featurize import Label, to_vw_json
@@ -134,37 +135,59 @@ def retrain(
         evaluation.add_learned(-label.cost)
 
     blob = candidate.serialize()
-    next_version = (version or 0) + 1
+    next_version = current.next_version if current else 1
     summary = evaluation.summary()
-    registry.promote(
-        ModelVersion(
-            decision_point=decision_point,
-            version=next_version,
-            model_key=store.put(decision_point, next_version, blob),
-            model_sha256=hashlib.sha256(blob).hexdigest(),
-            exploration=tuning,
-            window_start=since,
-            watermark=until,
-            trained_at=now,
-            decisions_learned=len(learned),
-            evaluation_json=evaluation.to_json(),
-            # What the versions that served this window earned in it: kept on this version's
-            # own record, so a window is counted once, with the watermark that ends it.
-            served=tallies(
-                (r.model_version, -label.cost)
-                for r, label in learned
-                if r.model_version is not None
-            ),
+    rejected = _rejection(summary, loop) if current is not None and serving is not None else None
+    trained = ModelVersion(
+        decision_point=decision_point,
+        version=next_version,
+        model_key=store.put(decision_point, next_version, blob),
+        model_sha256=hashlib.sha256(blob).hexdigest(),
+        exploration=tuning,
+        window_start=since,
+        watermark=until,
+        trained_at=now,
+        decisions_learned=len(learned),
+        evaluation_json=evaluation.to_json(),
+        # What the versions that served this window earned in it: kept on this version's
+        # own record, so a window is counted once, with the watermark that ends it. A
+        # rejected version ends no window: the serving version's next candidate learns it.
+        served={}
+        if rejected
+        else tallies(
+            (r.model_version, -label.cost) for r, label in learned if r.model_version is not None
         ),
-        expected_version=version,
+        rejected=rejected,
     )
+    if rejected:
+        logger.warning("%s: version %s not promoted: %s", decision_point, next_version, rejected)
+        registry.reject(trained, expected_version=version)
+    else:
+        registry.promote(trained, expected_version=version)
     return RetrainReport(
-        status="trained",
+        status="rejected" if rejected else "trained",
         model_version=str(next_version),
         **report,
         decisions_seen=window.seen,
         decisions_learned=len(learned),
         evaluation=summary,
+    )
+
+
+def _rejection(summary: dict[str, Any], loop: LoopSettings) -> str | None:
+    """Why the promotion rule keeps a candidate from serving, or None if it may serve."""
+    if loop.promotion_rule == "always":
+        return None
+    candidate, serving = summary.get("candidate"), summary.get("current")
+    if not candidate or not serving:
+        return "if_not_worse: too few held-out decisions to show it is not worse"
+    floor = serving["value"] - loop.promotion_tolerance
+    if candidate["low"] >= floor:
+        return None
+    return (
+        f"if_not_worse: its 95% interval reaches {candidate['low']:.4g}, below the serving "
+        f"version's estimate {serving['value']:.4g} minus the tolerance "
+        f"{loop.promotion_tolerance:g}"
     )
 
 

@@ -18,6 +18,8 @@ STACK_DEFAULTS = {
     "exploration": {"algorithm": "squarecb", "gamma_scale": 50.0, "gamma_exponent": 0.5},
     "default_reward": 0.0,
     "retention_days": 30,
+    "promotion_rule": "always",
+    "promotion_tolerance": 0.0,
     "max_actions": 50,
 }
 REWARD_WAIT = timedelta(seconds=600)  # the template's default
@@ -56,6 +58,8 @@ def test_a_decision_point_seen_by_decide_has_the_stacks_defaults(stack: LocalSta
         "exploration": None,
         "default_reward": None,
         "retention_days": None,
+        "promotion_rule": None,
+        "promotion_tolerance": None,
         "max_actions": 50,
     }
     assert (shown["serving_version"], shown["history"]) == (None, [])
@@ -183,5 +187,48 @@ def test_the_operator_routes_require_iam_on_aws(stack: LocalStack) -> None:
         ("PUT", "", True),
         ("POST", "/history", True),
         ("GET", "/models", True),
+        ("POST", "/models/{version}/promote", True),
     }  # fmt: skip
     assert not [r for r in stack.template.routes if r.iam and r not in routes]
+
+
+def test_a_rollback_is_served_by_decide_and_the_next_retrain_continues_from_it(
+    timed_stack: LocalStack, clock: time_machine.Traveller
+) -> None:
+    stack = timed_stack
+    # Given versions 1 and 2, version 2 serving
+    for round_number in (1, 2):
+        for number in range(60):
+            decide(stack, 3, event_id=f"r{round_number}-{number}")
+        clock.shift(REWARD_WAIT + timedelta(seconds=5))
+        assert retrain_report(stack, "home-hero")["model_version"] == str(round_number)
+    assert decide(stack, 3).json()["model_version"] == "2"
+
+    # When the operator rolls back to version 1
+    answer = stack.post(f"{DP}/models/1/promote", {})
+
+    # Then decide serves version 1 (within the refresh interval, 0 s here), and the change is
+    # in the history with who made it
+    assert answer.status == 200, answer.body
+    shown = answer.json()
+    assert (shown["serving_version"], shown["new_lineage"]) == (1, False)
+    assert shown["history"][0]["changes"] == {"serving_version": {"from": 2, "to": 1}}
+    assert shown["history"][0]["principal"] == LOCAL_OPERATOR["userArn"]
+    assert decide(stack, 3).json()["model_version"] == "1"
+    # And the next retrain trains version 3 on the decisions since version 2's window
+    for number in range(60):
+        decide(stack, 3, event_id=f"r3-{number}")
+    clock.shift(REWARD_WAIT + timedelta(seconds=5))
+    assert retrain_report(stack, "home-hero")["model_version"] == "3"
+    third, second, _ = stack.http("GET", f"{DP}/models").json()["versions"]
+    assert third["window_start"] == second["watermark"]
+    assert decide(stack, 3).json()["model_version"] == "3"
+
+
+def test_promoting_a_version_that_does_not_exist_is_refused(stack: LocalStack) -> None:
+    decide(stack, 2)
+    missing = stack.post(f"{DP}/models/7/promote", {})
+    assert (missing.status, missing.json()["error"]["code"]) == (404, "unknown_version")
+    assert stack.post("/decision-points/never-seen/models/1/promote", {}).status == 404
+    for bad in ("0", "one", "-1"):
+        assert stack.post(f"{DP}/models/{bad}/promote", {}).status == 400

@@ -12,7 +12,7 @@ from typing import Any
 
 import boto3
 import pytest
-from decider.errors import DuplicateEvent, UnknownEvent
+from decider.errors import DuplicateEvent, UnknownEvent, UnknownVersion
 from decider.featurize import DecisionFeatures, Label
 from decider.policy import Policy
 from decider.records import (
@@ -469,3 +469,42 @@ def test_settings_are_stored_with_their_history_newest_first(stores: Stores) -> 
     assert stores.registry.settings_history("never-seen", limit=50) == []
     # And a change of settings is not a model version
     assert stores.registry.versions(DP) == []
+
+
+def test_a_rejected_version_is_recorded_without_serving_and_a_recorded_one_can_serve(
+    stores: Stores,
+) -> None:
+    # Given version 1 serving
+    stores.registry.promote(version(1, T0), expected_version=None)
+    # When version 2 is rejected
+    stores.registry.reject(
+        replace(version(2, T0 + timedelta(hours=1)), rejected="if_not_worse: worse"),
+        expected_version=1,
+    )
+    # Then version 1 serves with its watermark, and version 2 is recorded with its reason
+    current = stores.registry.current(DP)
+    assert current is not None
+    assert (current.version, current.watermark, current.latest) == (1, T0, 2)
+    assert current.next_version == 3
+    assert {v.version: v.rejected for v in stores.registry.versions(DP)} == {
+        1: None,
+        2: "if_not_worse: worse",
+    }
+    # And a reject against a version no longer current is stale
+    with pytest.raises(StaleModel):
+        stores.registry.reject(version(3, T0), expected_version=2)
+
+    # When an operator serves version 2, the change is kept in the history
+    change = SettingsChange(
+        at=T0, principal="operator", changes={"serving_version": {"from": 1, "to": 2}},
+        new_lineage=False,
+    )  # fmt: skip
+    served = stores.registry.serve(DP, 2, change)
+    assert served.version == 2
+    current = stores.registry.current(DP)
+    assert current is not None
+    assert (current.version, current.model_key, current.watermark) == (2, served.model_key, T0)
+    assert stores.registry.settings_history(DP, limit=5)[0].changes == change.changes
+    # And a version never recorded cannot serve
+    with pytest.raises(UnknownVersion):
+        stores.registry.serve(DP, 9, change)

@@ -75,5 +75,7 @@ def test_a_decision_points_own_settings_take_the_place_of_the_stacks() -> None:
         "exploration": {"algorithm": "epsilon_greedy", "epsilon": 0.1},
         "default_reward": -0.5,
         "retention_days": 7,
+        "promotion_rule": "always",
+        "promotion_tolerance": 0.0,
         "max_actions": 12,
     }

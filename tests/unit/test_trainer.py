@@ -666,3 +666,105 @@ def test_the_held_out_tail_starts_at_a_new_instant_so_the_watermark_leaves_it_wh
     # A tail that would be smaller than 20, or a window of one instant: nothing held out
     assert trainer._split(at(list(range(50))), 0.2) == 50
     assert trainer._split(at([0] * 100), 0.2) == 100
+
+
+# --- guarded promotion ---------------------------------------------------------------------------
+
+
+def promotion(shop: Shop, rule: str, tolerance: float = 0.0) -> None:
+    settings = DecisionPointSettings.model_validate(
+        {"promotion_rule": rule, "promotion_tolerance": tolerance}
+    )
+    shop.registry.configure(DP, settings, CHANGE)
+
+
+def serve_and_settle(shop: Shop, count: int) -> list[str]:
+    """``count`` decisions, one a second, every third rewarded; then the clock past their wait."""
+    event_ids = shop.decide(count, every=SECOND)
+    for event_id in event_ids[::3]:
+        shop.reward(event_id)
+    shop.clock.move_to(shop.settle_after(shop.clock()))
+    return event_ids
+
+
+def test_if_not_worse_keeps_a_candidate_that_may_be_worse_from_serving() -> None:
+    # Given version 1 serving, and the rule if_not_worse with no tolerance
+    shop = Shop()
+    serve_and_settle(shop, 200)
+    assert shop.retrain().model_version == "1"
+    promotion(shop, "if_not_worse")
+    before = shop.registry.current(DP)
+    assert before is not None
+
+    # When the next candidate's interval reaches below version 1's estimate (a few hundred
+    # decisions of random rewards cannot show it is not worse)
+    serve_and_settle(shop, 200)
+    report = shop.retrain()
+
+    # Then it is kept as rejected, with its reason, and version 1 keeps serving and learning
+    assert (report.status, report.model_version) == ("rejected", "2")
+    low = report.evaluation["candidate"]["low"]
+    assert low < report.evaluation["current"]["value"]
+    after = shop.registry.current(DP)
+    assert after is not None
+    assert (after.version, after.watermark, after.latest) == (1, before.watermark, 2)
+    (rejected,) = [v for v in shop.registry.versions(DP) if v.version == 2]
+    assert rejected.rejected is not None and rejected.rejected.startswith("if_not_worse")
+    assert rejected.served == {}  # its window is counted by the version that learns it
+    # And the next candidate learns those decisions again, as version 3
+    serve_and_settle(shop, 50)
+    again = shop.retrain()
+    assert again.model_version == "3"
+    assert again.decisions_learned > report.decisions_learned
+
+
+def test_a_tolerance_lets_a_candidate_within_it_serve() -> None:
+    shop = Shop()
+    serve_and_settle(shop, 200)
+    assert shop.retrain().model_version == "1"
+    promotion(shop, "if_not_worse", tolerance=1.0)  # rewards are 0 or 1: always within it
+
+    serve_and_settle(shop, 200)
+    report = shop.retrain()
+
+    assert (report.status, report.model_version) == ("trained", "2")
+    current = shop.registry.current(DP)
+    assert current is not None and current.version == 2
+
+
+def test_always_promotes_and_the_first_version_needs_no_comparison() -> None:
+    shop = Shop()
+    promotion(shop, "if_not_worse")
+    serve_and_settle(shop, 200)
+    assert shop.retrain().status == "trained"  # nothing serves yet: nothing to be worse than
+    promotion(shop, "always")
+    serve_and_settle(shop, 200)
+    assert (shop.retrain().status, shop.registry.current(DP).version) == ("trained", 2)  # type: ignore[union-attr]
+
+
+def test_after_a_rollback_retrain_continues_from_the_version_served(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Given versions 1 and 2, and an operator serving version 1 again
+    shop = Shop()
+    for expected in ("1", "2"):
+        serve_and_settle(shop, 120)
+        assert shop.retrain().model_version == expected
+    first = next(v for v in shop.registry.versions(DP) if v.version == 1)
+    shop.registry.serve(DP, 1, CHANGE)
+    started_from: list[bytes | None] = []
+
+    class Remembering(Policy):
+        def __init__(self, tuning: Any, model: bytes | None = None, **rest: Any) -> None:
+            started_from.append(model)
+            super().__init__(tuning, model=model, **rest)
+
+    monkeypatch.setattr(trainer, "Policy", Remembering)
+
+    # When the next retrain runs
+    serve_and_settle(shop, 120)
+    report = shop.retrain()
+
+    # Then it continued from version 1's model, as version 3
+    assert report.model_version == "3"
+    assert started_from[0] == shop.store.get(first.model_key)

@@ -6,6 +6,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
+from decider.errors import UnknownVersion
 from decider.records import (
     CurrentModel,
     ModelVersion,
@@ -51,6 +52,7 @@ class DynamoRegistry(AwsStore):
             settings=DecisionPointSettings.model_validate_json(item["settings"]["S"])
             if "settings" in item
             else DecisionPointSettings(),
+            latest=int(item["latest"]["N"]) if "latest" in item else None,
         )
 
     def register(self, decision_point: str, now: datetime) -> None:
@@ -65,7 +67,6 @@ class DynamoRegistry(AwsStore):
         self, decision_point: str, settings: DecisionPointSettings, change: SettingsChange
     ) -> None:
         # One transaction: the settings never change without their history entry.
-        entry = f"{SETTINGS}{iso(change.at)}#{uuid.uuid4().hex}"
         self.client.transact_write_items(
             TransactItems=[
                 {
@@ -80,17 +81,21 @@ class DynamoRegistry(AwsStore):
                         },
                     }
                 },
-                {
-                    "Put": {
-                        "TableName": self._table,
-                        "Item": {
-                            **_key(decision_point, entry),
-                            "change": {"S": change.model_dump_json()},
-                        },
-                    }
-                },
+                self._history_put(decision_point, change),
             ]
         )
+
+    def _history_put(self, decision_point: str, change: SettingsChange) -> dict[str, Any]:
+        entry = f"{SETTINGS}{iso(change.at)}#{uuid.uuid4().hex}"
+        return {
+            "Put": {
+                "TableName": self._table,
+                "Item": {
+                    **_key(decision_point, entry),
+                    "change": {"S": change.model_dump_json()},
+                },
+            }
+        }
 
     def settings_history(self, decision_point: str, limit: int) -> list[SettingsChange]:
         page = self.client.query(
@@ -121,6 +126,30 @@ class DynamoRegistry(AwsStore):
             scan["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
     def promote(self, version: ModelVersion, expected_version: int | None) -> None:
+        self._record(
+            version,
+            expected_version,
+            "SET version = :version, model_key = :key, model_sha256 = :sha, "
+            "watermark = :watermark, exploration = :exploration, latest = :version",
+            {
+                ":key": {"S": version.model_key},
+                ":sha": {"S": version.model_sha256},
+                ":exploration": {"S": version.exploration},
+                ":watermark": {"S": iso(version.watermark)},
+            },
+        )
+
+    def reject(self, version: ModelVersion, expected_version: int | None) -> None:
+        self._record(version, expected_version, "SET latest = :version", {})
+
+    def _record(
+        self,
+        version: ModelVersion,
+        expected_version: int | None,
+        pointer_update: str,
+        values: dict[str, Any],
+    ) -> None:
+        """The version's record and the pointer's update, in one conditional transaction."""
         record = {
             **_key(version.decision_point, _version_record(version.version)),
             "version": {"N": str(version.version)},
@@ -136,6 +165,8 @@ class DynamoRegistry(AwsStore):
         }
         if version.window_start is not None:
             record["window_start"] = {"S": iso(version.window_start)}
+        if version.rejected is not None:
+            record["rejected"] = {"S": version.rejected}
         try:
             self.client.transact_write_items(
                 TransactItems=[
@@ -150,18 +181,10 @@ class DynamoRegistry(AwsStore):
                         "Update": {
                             "TableName": self._table,
                             "Key": _key(version.decision_point, CURRENT),
-                            "UpdateExpression": "SET version = :version, model_key = :key, "
-                            "model_sha256 = :sha, watermark = :watermark, "
-                            "exploration = :exploration",
+                            "UpdateExpression": pointer_update,
                             **_expecting(
                                 expected_version,
-                                {
-                                    ":version": {"N": str(version.version)},
-                                    ":key": {"S": version.model_key},
-                                    ":sha": {"S": version.model_sha256},
-                                    ":exploration": {"S": version.exploration},
-                                    ":watermark": {"S": iso(version.watermark)},
-                                },
+                                {":version": {"N": str(version.version)}, **values},
                             ),
                         }
                     },
@@ -169,6 +192,36 @@ class DynamoRegistry(AwsStore):
             )
         except self.client.exceptions.TransactionCanceledException as cancelled:
             raise StaleModel(f"{version.decision_point}: current moved on") from cancelled
+
+    def serve(self, decision_point: str, version: int, change: SettingsChange) -> ModelVersion:
+        item = self.client.get_item(
+            TableName=self._table,
+            Key=_key(decision_point, _version_record(version)),
+            ConsistentRead=True,
+        ).get("Item")
+        if item is None:
+            raise UnknownVersion(f"{decision_point!r} has no version {version}", field="version")
+        found = _version(item)
+        self.client.transact_write_items(
+            TransactItems=[
+                {
+                    "Update": {
+                        "TableName": self._table,
+                        "Key": _key(decision_point, CURRENT),
+                        "UpdateExpression": "SET version = :version, model_key = :key, "
+                        "model_sha256 = :sha, exploration = :exploration",
+                        "ExpressionAttributeValues": {
+                            ":version": {"N": str(found.version)},
+                            ":key": {"S": found.model_key},
+                            ":sha": {"S": found.model_sha256},
+                            ":exploration": {"S": found.exploration},
+                        },
+                    }
+                },
+                self._history_put(decision_point, change),
+            ]
+        )
+        return found
 
     def advance(
         self, decision_point: str, watermark: datetime, expected_version: int | None
@@ -228,4 +281,5 @@ def _version(item: dict[str, Any]) -> ModelVersion:
         decisions_learned=int(item["decisions_learned"]["N"]),
         evaluation_json=item["evaluation"]["S"],
         served=served_from_json(item["served"]["S"]) if "served" in item else {},
+        rejected=item["rejected"]["S"] if "rejected" in item else None,
     )

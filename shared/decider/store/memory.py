@@ -7,7 +7,7 @@ import itertools
 from collections.abc import Collection, Iterator
 from datetime import datetime
 
-from decider.errors import DuplicateEvent, UnknownEvent
+from decider.errors import DuplicateEvent, UnknownEvent, UnknownVersion
 from decider.records import (
     ActivateStatus,
     Aggregation,
@@ -135,7 +135,28 @@ class MemoryRegistry:
             version.model_sha256,
             version.exploration,
             self.pointers.get(version.decision_point, CurrentModel("", None, None, None)).settings,
+            latest=version.version,
         )
+
+    def reject(self, version: ModelVersion, expected_version: int | None) -> None:
+        current = self._expect(version.decision_point, expected_version)
+        self.history.setdefault(version.decision_point, []).append(version)
+        self.pointers[version.decision_point] = dataclasses.replace(current, latest=version.version)
+
+    def serve(self, decision_point: str, version: int, change: SettingsChange) -> ModelVersion:
+        found = next((v for v in self.versions(decision_point) if v.version == version), None)
+        current = self.pointers.get(decision_point)
+        if found is None or current is None:
+            raise UnknownVersion(f"{decision_point!r} has no version {version}", field="version")
+        self.pointers[decision_point] = dataclasses.replace(
+            current,
+            version=found.version,
+            model_key=found.model_key,
+            model_sha256=found.model_sha256,
+            exploration=found.exploration,
+        )
+        self.changes.setdefault(decision_point, []).append(change)
+        return found
 
     def advance(
         self, decision_point: str, watermark: datetime, expected_version: int | None
