@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -15,6 +16,16 @@ from decider.policy import sample, uniform
 from decider.records import DecisionLog, DecisionRecord
 from decider.schemas import DecideRequest, DecideResponse, DecisionPointSettings, RankedAction
 from decider.settings import LoopSettings
+
+
+def in_holdout(request: DecideRequest, event_id: str, share: float) -> bool:
+    """Whether this decision belongs to the holdout: a stable hash of the visitor when the
+    request names one (the same visitor is always in or out), else of the event."""
+    if share <= 0.0:
+        return False
+    who = request.user_id if request.user_id is not None else f"event:{event_id}"
+    digest = hashlib.sha256(f"{request.decision_point}\x00{who}".encode()).digest()
+    return int.from_bytes(digest[:8], "big") < share * 2**64
 
 
 def utc_now() -> datetime:
@@ -50,13 +61,18 @@ class Decider:
                 f"decision point {request.decision_point!r} takes at most {limit} actions",
                 field="actions",
             )
-        if request.consent:
+        settings = served.settings
+        holdout = in_holdout(request, event_id, settings.holdout_share or 0.0)
+        learns = request.consent and settings.learning_mode != "logging_only" and not holdout
+        if learns:
             version = served.version
             pmf = served.policy.pmf(features) if served.policy else uniform(len(actions))
             chosen = sample(pmf, event_id)
         else:
-            # Without consent: the baseline action (the first allowed), nothing learned.
-            version, pmf, chosen = None, [1.0] + [0.0] * (len(actions) - 1), 0
+            # Without consent, in logging_only mode, and for holdout traffic: the baseline
+            # action, at probability 1, logged and never learned.
+            version, chosen = None, request.baseline_index(actions)
+            pmf = [1.0 if index == chosen else 0.0 for index in range(len(actions))]
         self.log.put(
             DecisionRecord(
                 event_id=event_id,
@@ -66,9 +82,10 @@ class Decider:
                 chosen_index=chosen,
                 probability=pmf[chosen],
                 model_version=version,
-                learnable=request.consent,
+                learnable=learns,
                 activated=not request.defer_activation,
-                expires_at=int((now + self._retention(served.settings)).timestamp()),
+                expires_at=int((now + self._retention(settings)).timestamp()),
+                holdout=holdout,
             )
         )
         ranking = sorted(

@@ -72,8 +72,11 @@ def snips(target: npt.ArrayLike, logged: npt.ArrayLike, reward: npt.ArrayLike) -
     """Self-normalised IPS: sum(w * reward) / sum(w); 0, like IPS, when every w is 0."""
     pi, mu, r = _columns(target=target, logged=logged, reward=reward)
     w = pi / mu
-    total = float(w.sum())
-    return float((w * r).sum()) / total if total > 0 else 0.0
+    largest = float(w.max()) if len(w) else 0.0
+    if largest <= 0:
+        return 0.0
+    w = w / largest  # so that tiny weights do not underflow in w * r
+    return float((w * r).sum() / w.sum())
 
 
 def dr(

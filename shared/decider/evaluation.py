@@ -26,6 +26,7 @@ class Evaluation:
     )
     logged: Tally = field(default_factory=lambda: Tally())  # the held-out decisions' rewards
     learned: Tally = field(default_factory=lambda: Tally())  # every learned decision's reward
+    holdout: Tally = field(default_factory=lambda: Tally())  # the baseline's, on holdout traffic
     reward_range: tuple[float, float] | None = None  # the lowest and highest reward seen
 
     def add_learned(self, reward: float) -> None:
@@ -81,6 +82,7 @@ class Evaluation:
         }
         found["logged"] = self.logged.as_dict()
         found["learned"] = self.learned.as_dict()
+        found["holdout"] = self.holdout.as_dict()
         return found
 
     def to_json(self) -> str:

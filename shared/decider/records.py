@@ -81,6 +81,7 @@ class DecisionRecord:
     activated: bool
     expires_at: int
     reward: float | None = None
+    holdout: bool = False  # served the baseline to measure the bandit's lift; never learned
 
     @property
     def chosen_action(self) -> str:

@@ -204,6 +204,11 @@ class DecideRequest(Strict):
         default_factory=list
     )
     defer_activation: StrictBool = False
+    baseline: ActionId | None = Field(
+        default=None,
+        description="The action the shop would show without the bandit (default: the first "
+        "allowed one): served to holdout traffic, without consent, and in logging_only mode.",
+    )
     explain: StrictBool = Field(
         default=False, description="Per-decision explanations are not built yet: true is a 400."
     )
@@ -233,9 +238,25 @@ class DecideRequest(Strict):
             raise ValueError("every action is excluded; at least one must remain")
         return excluded
 
+    @field_validator("baseline")
+    @classmethod
+    def _an_allowed_action(cls, baseline: str | None, info: ValidationInfo) -> str | None:
+        ids = {action.id for action in info.data.get("actions", [])}
+        if baseline is None or not ids:
+            return baseline
+        if baseline not in ids or baseline in info.data.get("excluded_actions", []):
+            raise ValueError(f"{baseline!r} is not one of the allowed actions")
+        return baseline
+
     def allowed_actions(self) -> list[Action]:
         excluded = set(self.excluded_actions)
         return [action for action in self.actions if action.id not in excluded]
+
+    def baseline_index(self, actions: list[Action]) -> int:
+        """Where the baseline action is among ``actions`` (the allowed ones)."""
+        if self.baseline is None:
+            return 0
+        return next(i for i, action in enumerate(actions) if action.id == self.baseline)
 
 
 class RankedAction(BaseModel):
@@ -333,6 +354,17 @@ class DecisionPointSettings(Strict):
     promotion_tolerance: Annotated[float, Field(strict=True, ge=0, le=1e6)] | None = Field(
         default=None, description="How much worse than the serving version if_not_worse allows."
     )
+    learning_mode: Literal["online", "logging_only"] | None = Field(
+        default=None,
+        description="online: the model decides and learns. logging_only: every decision "
+        "gets the baseline action and is logged; nothing is learned.",
+    )
+    holdout_share: Annotated[float, Field(strict=True, ge=0, le=0.5)] | None = Field(
+        default=None,
+        description="The share of traffic that always gets the baseline action, chosen by a "
+        "stable hash of the visitor (user_id) or else of the event: logged, flagged, never "
+        "learned; it measures the bandit's lift online.",
+    )
     max_actions: Annotated[int, Field(strict=True, ge=1, le=MAX_ACTIONS)] = Field(
         default=DEFAULT_MAX_ACTIONS,
         description=f"Most actions a decide request may carry (default {DEFAULT_MAX_ACTIONS}).",
@@ -354,6 +386,8 @@ class EffectiveSettings(BaseModel):
     retention_days: int
     promotion_rule: Literal["always", "if_not_worse"]
     promotion_tolerance: float
+    learning_mode: Literal["online", "logging_only"]
+    holdout_share: float
     max_actions: int
 
 

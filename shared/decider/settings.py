@@ -68,6 +68,8 @@ class LoopSettings(BaseModel):
             retention_days=loop.retention.days,
             promotion_rule=loop.promotion_rule,
             promotion_tolerance=loop.promotion_tolerance,
+            learning_mode=settings.learning_mode or "online",
+            holdout_share=settings.holdout_share or 0.0,
             max_actions=settings.max_actions,
         )
 

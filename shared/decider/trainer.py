@@ -133,6 +133,9 @@ def retrain(
     learned = labelled[:split]
     for _, label in learned:
         evaluation.add_learned(-label.cost)
+    for record in window.records:  # what the baseline earned on holdout traffic meanwhile
+        if record.holdout and record.activated and record.decided_at <= until:
+            evaluation.holdout.add(_reward(record, loop.default_reward))
 
     blob = candidate.serialize()
     next_version = current.next_version if current else 1
@@ -211,9 +214,12 @@ def _split(labelled: list[tuple[DecisionRecord, Label]], share: float) -> int:
     return start if start > 0 and len(labelled) - start >= MIN_HOLDOUT else len(labelled)
 
 
+def _reward(record: DecisionRecord, default_reward: float) -> float:
+    return record.reward if record.reward is not None else default_reward
+
+
 def _label(record: DecisionRecord, default_reward: float) -> Label:
-    reward = record.reward if record.reward is not None else default_reward
-    return Label(record.chosen_index, -reward, record.probability)
+    return Label(record.chosen_index, -_reward(record, default_reward), record.probability)
 
 
 def _learn(

@@ -20,6 +20,8 @@ STACK_DEFAULTS = {
     "retention_days": 30,
     "promotion_rule": "always",
     "promotion_tolerance": 0.0,
+    "learning_mode": "online",
+    "holdout_share": 0.0,
     "max_actions": 50,
 }
 REWARD_WAIT = timedelta(seconds=600)  # the template's default
@@ -60,6 +62,8 @@ def test_a_decision_point_seen_by_decide_has_the_stacks_defaults(stack: LocalSta
         "retention_days": None,
         "promotion_rule": None,
         "promotion_tolerance": None,
+        "learning_mode": None,
+        "holdout_share": None,
         "max_actions": 50,
     }
     assert (shown["serving_version"], shown["history"]) == (None, [])
@@ -232,3 +236,41 @@ def test_promoting_a_version_that_does_not_exist_is_refused(stack: LocalStack) -
     assert stack.post("/decision-points/never-seen/models/1/promote", {}).status == 404
     for bad in ("0", "one", "-1"):
         assert stack.post(f"{DP}/models/{bad}/promote", {}).status == 400
+
+
+def test_logging_only_serves_the_baseline_and_retrain_learns_nothing(
+    timed_stack: LocalStack, clock: time_machine.Traveller
+) -> None:
+    stack = timed_stack
+    assert put(stack, {"learning_mode": "logging_only"}).status == 200
+    for number in range(40):
+        body = {
+            "decision_point": "home-hero",
+            "event_id": f"l-{number}",
+            "actions": [{"id": "a0"}, {"id": "a1"}, {"id": "a2"}],
+            "baseline": "a2",
+        }
+        answer = stack.post("/decide", body).json()
+        assert (answer["action_id"], answer["probability"]) == ("a2", 1.0)
+        stack.post(f"/events/l-{number}/reward", {"value": 1.0})
+    clock.shift(REWARD_WAIT + timedelta(seconds=5))
+
+    report = retrain_report(stack, "home-hero")
+
+    assert (report["status"], report["decisions_learned"]) == ("nothing_to_learn", 0)
+
+
+def test_holdout_visitors_get_the_baseline_every_time(stack: LocalStack) -> None:
+    assert put(stack, {"holdout_share": 0.5}).status == 200
+    served: dict[str, set[tuple[str, float]]] = {}
+    for visitor in [f"visitor-{n}" for n in range(30)]:
+        for _ in range(3):
+            body = {
+                "decision_point": "home-hero",
+                "user_id": visitor,
+                "actions": [{"id": "a0"}, {"id": "a1"}, {"id": "a2"}],
+            }
+            answer = stack.post("/decide", body).json()
+            served.setdefault(visitor, set()).add((answer["action_id"], answer["probability"]))
+    held_out = [v for v, shown in served.items() if shown == {("a0", 1.0)}]
+    assert 5 <= len(held_out) <= 25  # about half, each always given the baseline

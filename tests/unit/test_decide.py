@@ -341,3 +341,60 @@ def test_a_registry_down_from_the_start_still_decides_uniformly() -> None:
     response = world.decide()
     assert response.model_version is None
     assert [r.probability for r in response.ranking] == pytest.approx([0.25] * 4)
+
+
+# --- baseline, logging only, holdout -------------------------------------------------------------
+
+
+def configure(world: World, **settings: Any) -> None:
+    change = SettingsChange(at=NOW, principal="tester", changes={}, new_lineage=False)
+    world.registry.configure(DP, DecisionPointSettings.model_validate(settings), change)
+    world.ticker.seconds += 10.0  # past the refresh interval
+
+
+def test_a_request_names_its_baseline_among_the_allowed_actions() -> None:
+    with pytest.raises(ValueError, match="not one of the allowed actions"):
+        request(baseline="sandals")
+    with pytest.raises(ValueError, match="not one of the allowed actions"):
+        request(baseline="scarf", excluded_actions=["scarf"])
+    world = World()
+    response = world.decide(event_id="e-1", consent=False, baseline="umbrella")
+    assert (response.action_id, response.probability) == ("umbrella", 1.0)
+
+
+def test_logging_only_serves_the_baseline_and_learns_nothing() -> None:
+    world = World()
+    configure(world, learning_mode="logging_only")
+
+    for number in range(20):
+        response = world.decide(event_id=f"e-{number}", baseline="scarf")
+        assert (response.action_id, response.probability) == ("scarf", 1.0)
+        assert response.model_version is None
+
+    records = world.log.records.values()
+    assert all(not r.learnable and not r.holdout for r in records)
+
+
+def test_a_holdout_share_of_traffic_gets_the_baseline_and_is_never_learned() -> None:
+    world = World()
+    configure(world, holdout_share=0.25)
+
+    responses = [world.decide(event_id=f"e-{n}") for n in range(400)]
+
+    held = [world.log.records[r.event_id] for r in responses]
+    holdout = [r for r in held if r.holdout]
+    assert 60 <= len(holdout) <= 140  # about a quarter
+    assert all(r.chosen_action == ACTIONS[0] and r.probability == 1.0 for r in holdout)
+    assert all(not r.learnable for r in holdout)
+    assert all(r.learnable for r in held if not r.holdout)
+
+
+def test_a_visitor_is_always_in_the_holdout_or_always_out() -> None:
+    world = World()
+    configure(world, holdout_share=0.5)
+
+    for visitor in ("ann", "bob", "cy", "dee", "ed", "flo"):
+        flags = {
+            world.log.records[world.decide(user_id=visitor).event_id].holdout for _ in range(10)
+        }
+        assert len(flags) == 1, visitor

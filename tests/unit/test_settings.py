@@ -77,5 +77,7 @@ def test_a_decision_points_own_settings_take_the_place_of_the_stacks() -> None:
         "retention_days": 7,
         "promotion_rule": "always",
         "promotion_tolerance": 0.0,
+        "learning_mode": "online",
+        "holdout_share": 0.0,
         "max_actions": 12,
     }

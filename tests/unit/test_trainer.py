@@ -768,3 +768,29 @@ def test_after_a_rollback_retrain_continues_from_the_version_served(
     # Then it continued from version 1's model, as version 3
     assert report.model_version == "3"
     assert started_from[0] == shop.store.get(first.model_key)
+
+
+def test_holdout_traffic_is_never_learned_and_its_reward_is_measured_beside_the_models(
+    recording_policy: list[tuple[str, Label]],
+) -> None:
+    # Given a decision point with a third of its traffic held out, all of it rewarded
+    shop = Shop()
+    shop.registry.configure(DP, DecisionPointSettings(holdout_share=0.34), CHANGE)
+    event_ids = shop.decide(300, every=SECOND)
+    for event_id in event_ids:
+        shop.reward(event_id, 1.0 if shop.log.records[event_id].holdout else 0.5)
+    shop.clock.move_to(shop.settle_after(shop.clock()))
+
+    # When retrain runs
+    report = shop.retrain()
+
+    # Then no holdout decision was learned, and what holdout traffic earned is reported
+    held = {e for e in event_ids if shop.log.records[e].holdout}
+    assert 60 < len(held) < 140
+    assert not held & {visit for visit, _ in recording_policy}
+    learned_until = report.window_end
+    counted = [e for e in held if shop.log.records[e].decided_at <= learned_until]
+    assert report.evaluation["holdout"] == pytest.approx(
+        {"n": len(counted), "mean": 1.0, "low": 1.0, "high": 1.0}
+    )
+    assert report.evaluation["learned"]["mean"] == pytest.approx(0.5)

@@ -183,6 +183,8 @@ def _item(record: DecisionRecord) -> dict[str, Any]:
         item["model_version"] = {"N": str(record.model_version)}
     if record.reward is not None:  # a decision imported from history comes with its reward
         item["reward"] = {"N": repr(record.reward)}
+    if record.holdout:
+        item["holdout"] = {"BOOL": True}
     return item
 
 
@@ -199,4 +201,5 @@ def _record(item: dict[str, Any]) -> DecisionRecord:
         activated=item["activated"]["BOOL"],
         expires_at=int(item["expires_at"]["N"]),
         reward=float(item["reward"]["N"]) if "reward" in item else None,
+        holdout="holdout" in item and item["holdout"]["BOOL"],
     )
