@@ -61,9 +61,13 @@ class Decider:
                 f"decision point {request.decision_point!r} takes at most {limit} actions",
                 field="actions",
             )
-        settings = served.settings
-        holdout = in_holdout(request, event_id, settings.holdout_share or 0.0)
-        learns = request.consent and settings.learning_mode != "logging_only" and not holdout
+        settings = served.settings  # the decision point's own, else the stack's below
+        share = (
+            self.loop.holdout_share if settings.holdout_share is None else settings.holdout_share
+        )
+        holdout = in_holdout(request, event_id, share)
+        mode = settings.learning_mode or self.loop.learning_mode
+        learns = request.consent and mode != "logging_only" and not holdout
         if learns:
             version = served.version
             pmf = served.policy.pmf(features) if served.policy else uniform(len(actions))

@@ -248,10 +248,10 @@ def reward(
     now: datetime,
     new_reward_id: Callable[[], str] = lambda: uuid.uuid4().hex,
 ) -> schemas.RewardResponse:
-    """A Personalizer reward: every call counts under ``sum``, as there; and, as there, a
-    reward activates a deferred decision."""
+    """A Personalizer reward: every call counts under ``sum`` (as there), ``average`` and
+    ``max``; and, as there, a reward activates a deferred decision."""
     # Personalizer has no reward ids. Under earliest a repeat changes nothing either way.
-    reward_id = new_reward_id() if loop.aggregation == "sum" else None
+    reward_id = new_reward_id() if loop.aggregation != "earliest" else None
     body = schemas.RewardRequest(value=request.value, reward_id=reward_id)
     # One conditional write stores the reward and activates: a retried call cannot leave one
     # without the other.

@@ -14,7 +14,7 @@ from decider.schemas import DecisionPointSettings, SettingsChange
 
 RewardStatus = Literal["recorded", "duplicate", "late"]
 ActivateStatus = Literal["activated", "already_active"]
-Aggregation = Literal["earliest", "sum"]
+Aggregation = Literal["earliest", "sum", "average", "max"]
 
 
 @dataclass

@@ -9,6 +9,7 @@ from pydantic import AfterValidator, BaseModel, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from decider.policy import exploration_args
+from decider.records import Aggregation
 from decider.schemas import (
     DecisionPointId,
     DecisionPointSettings,
@@ -27,7 +28,7 @@ class LoopSettings(BaseModel):
 
     reward_wait: timedelta
     default_reward: float = 0.0
-    aggregation: Literal["earliest", "sum"] = "earliest"
+    aggregation: Aggregation = "earliest"
     exploration: list[str] = Field(default_factory=lambda: list(DEFAULT_EXPLORATION))
     retention: timedelta = timedelta(days=30)
     # How retrain learns, chosen by the learning benchmark (docs/benchmarks.md), not settable
@@ -35,9 +36,11 @@ class LoopSettings(BaseModel):
     # recent share held out to score the candidate on decisions it has not learned.
     learner: list[str] = Field(default_factory=lambda: ["--coin"])
     passes: Annotated[int, Field(ge=1, le=10)] = 3
-    holdout_share: Annotated[float, Field(ge=0, lt=1)] = 0.2
+    scored_share: Annotated[float, Field(ge=0, lt=1)] = 0.2
     promotion_rule: Literal["always", "if_not_worse"] = "always"
-    promotion_tolerance: float = 0.0
+    promotion_tolerance: Annotated[float, Field(ge=0)] = 0.0
+    learning_mode: Literal["online", "logging_only"] = "online"
+    holdout_share: Annotated[float, Field(ge=0, le=0.5)] = 0.0  # of traffic, served the baseline
 
     @property
     def tuning(self) -> list[str]:
@@ -57,6 +60,10 @@ class LoopSettings(BaseModel):
             changed["promotion_rule"] = settings.promotion_rule
         if settings.promotion_tolerance is not None:
             changed["promotion_tolerance"] = settings.promotion_tolerance
+        if settings.learning_mode is not None:
+            changed["learning_mode"] = settings.learning_mode
+        if settings.holdout_share is not None:
+            changed["holdout_share"] = settings.holdout_share
         return self.model_copy(update=changed) if changed else self
 
     def effective(self, settings: DecisionPointSettings) -> EffectiveSettings:
@@ -68,8 +75,8 @@ class LoopSettings(BaseModel):
             retention_days=loop.retention.days,
             promotion_rule=loop.promotion_rule,
             promotion_tolerance=loop.promotion_tolerance,
-            learning_mode=settings.learning_mode or "online",
-            holdout_share=settings.holdout_share or 0.0,
+            learning_mode=loop.learning_mode,
+            holdout_share=loop.holdout_share,
             max_actions=settings.max_actions,
         )
 
@@ -109,11 +116,15 @@ class StackSettings(BaseSettings):
     models_bucket: str
     reward_wait_seconds: Annotated[int, Field(gt=0)]
     default_reward: float = 0.0
-    reward_aggregation: Literal["earliest", "sum"] = "earliest"
+    reward_aggregation: Aggregation = "earliest"
     exploration_args: Annotated[str, AfterValidator(_checked_exploration)] = " ".join(
         DEFAULT_EXPLORATION
     )
     retention_days: Annotated[int, Field(gt=0)] = 30
+    promotion_rule: Literal["always", "if_not_worse"] = "always"
+    promotion_tolerance: Annotated[float, Field(ge=0)] = 0.0
+    learning_mode: Literal["online", "logging_only"] = "online"
+    holdout_share: Annotated[float, Field(ge=0, le=0.5)] = 0.0
 
     def loop(self) -> LoopSettings:
         return LoopSettings(
@@ -122,6 +133,10 @@ class StackSettings(BaseSettings):
             aggregation=self.reward_aggregation,
             exploration=exploration_args(self.exploration_args),
             retention=timedelta(days=self.retention_days),
+            promotion_rule=self.promotion_rule,
+            promotion_tolerance=self.promotion_tolerance,
+            learning_mode=self.learning_mode,
+            holdout_share=self.holdout_share,
         )
 
 

@@ -60,7 +60,7 @@ def retrain(
     run; a window of more than ``limit`` decisions is cut where the time changes, and the next
     run goes on from there, so that one run always fits in the function's time limit.
 
-    The window's most recent decisions (``loop.holdout_share``) are held out: the candidate,
+    The window's most recent decisions (``loop.scored_share``) are held out: the candidate,
     trained on the rest, is scored on them, and serves exactly as scored; the watermark stops
     before them, so the next run learns them. The estimate is recorded with the version, and so
     is what the versions that served the learned part of the window earned in it."""
@@ -105,7 +105,7 @@ def retrain(
             tuning,
         )
     labelled = [(record, _label(record, loop.default_reward)) for record in new]
-    split = _split(labelled, loop.holdout_share)
+    split = _split(labelled, loop.scored_share)
     if split < len(labelled):
         # The held-out tail is learned by the next run: the version that serves is exactly
         # the model its estimate scored.

@@ -11,7 +11,7 @@ import pytest
 import time_machine
 
 from infra.stack import LOCAL_OPERATOR, HttpResponse, LocalStack
-from tests.conftest import retrain_report
+from tests.conftest import make_stack, retrain_report
 
 DP = "/decision-points/home-hero"
 STACK_DEFAULTS = {
@@ -274,3 +274,24 @@ def test_holdout_visitors_get_the_baseline_every_time(stack: LocalStack) -> None
             served.setdefault(visitor, set()).add((answer["action_id"], answer["probability"]))
     held_out = [v for v, shown in served.items() if shown == {("a0", 1.0)}]
     assert 5 <= len(held_out) <= 25  # about half, each always given the baseline
+
+
+def test_the_templates_parameters_are_the_defaults_of_every_decision_point() -> None:
+    overrides = {
+        "LearningMode": "logging_only",
+        "HoldoutShare": "0.1",
+        "PromotionRule": "if_not_worse",
+        "PromotionTolerance": "0.05",
+    }
+    for stack in make_stack(**overrides):
+        answer = decide(stack, 3)
+        assert (answer.json()["action_id"], answer.json()["probability"]) == ("a0", 1.0)
+        effective = stack.http("GET", DP).json()["effective"]
+        assert (effective["learning_mode"], effective["holdout_share"]) == ("logging_only", 0.1)
+        assert (effective["promotion_rule"], effective["promotion_tolerance"]) == (
+            "if_not_worse",
+            0.05,
+        )
+        # And a decision point's own setting takes the default's place
+        assert put(stack, {"learning_mode": "online"}).status == 200
+        assert stack.http("GET", DP).json()["effective"]["learning_mode"] == "online"

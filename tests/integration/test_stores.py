@@ -224,6 +224,29 @@ def test_sum_aggregation_adds_distinct_rewards_once_each(stores: Stores) -> None
     assert stored(stores, "e-1").reward == pytest.approx(3.6)
 
 
+def test_average_aggregation_is_the_mean_of_distinct_rewards(stores: Stores) -> None:
+    stores.log.put(record("e-1"))
+    assert reward(stores, "e-1", 1.0, "rating-1", aggregation="average") == "recorded"
+    assert reward(stores, "e-1", 4.0, "rating-2", aggregation="average") == "recorded"
+    assert reward(stores, "e-1", 4.0, "rating-2", aggregation="average") == "duplicate"
+    assert reward(stores, "e-1", 2.5, "rating-3", aggregation="average") == "recorded"
+    assert stored(stores, "e-1").reward == pytest.approx(2.5)
+
+
+def test_max_aggregation_keeps_the_largest_and_counts_each_reward_once(stores: Stores) -> None:
+    stores.log.put(record("e-1"))
+    assert reward(stores, "e-1", 2.0, "view", aggregation="max") == "recorded"
+    assert reward(stores, "e-1", 1.0, "click", aggregation="max") == "recorded"  # not larger
+    assert reward(stores, "e-1", 1.0, "click", aggregation="max") == "duplicate"
+    assert stored(stores, "e-1").reward == 2.0
+    assert reward(stores, "e-1", 5.0, "purchase", aggregation="max") == "recorded"
+    assert reward(stores, "e-1", 9.0, "purchase", aggregation="max") == "duplicate"
+    assert stored(stores, "e-1").reward == 5.0
+    # And a smaller reward after the wait is late, not recorded
+    stores.log.put(record("e-2", T0 - timedelta(microseconds=1)))
+    assert reward(stores, "e-2", 1.0, "view", since=T0, aggregation="max") == "late"
+
+
 # --- decision log: activation --------------------------------------------------------------------
 
 

@@ -219,7 +219,7 @@ def test_an_unknown_override_is_refused() -> None:
 
 def test_an_override_outside_the_allowed_values_is_refused() -> None:
     with pytest.raises(ValueError, match="RewardAggregation"):
-        LocalStack({"RewardAggregation": "max"})
+        LocalStack({"RewardAggregation": "median"})
 
 
 def test_overrides_are_read_in_both_the_twin_s_and_sam_s_spelling() -> None:

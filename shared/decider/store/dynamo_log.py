@@ -24,7 +24,13 @@ from decider.store.aws import AwsStore
 _REWARD_UPDATE = {
     "earliest": "SET reward = if_not_exists(reward, :value){activate} ADD reward_ids :reward_ids",
     "sum": "ADD reward :value, reward_ids :reward_ids{activate_set}",
+    # The mean is kept as a total and a count, divided when the decision is read.
+    "average": "ADD reward_total :value, reward_count :one, reward_ids :reward_ids{activate_set}",
+    # Only a larger value replaces the reward (the condition below); a smaller one is still
+    # recorded by its id, so that it counts once (_record_id).
+    "max": "SET reward = :value{activate} ADD reward_ids :reward_ids",
 }
+_LARGER = " AND (attribute_not_exists(reward) OR reward < :value)"
 
 
 class DynamoDecisionLog(AwsStore):
@@ -71,11 +77,13 @@ class DynamoDecisionLog(AwsStore):
                     activate_set=" SET activated = :yes" if activate else "",
                 ),
                 ConditionExpression="attribute_exists(event_id) AND "
-                "NOT contains(reward_ids, :reward_id) AND decided_at >= :since",
+                "NOT contains(reward_ids, :reward_id) AND decided_at >= :since"
+                + (_LARGER if aggregation == "max" else ""),
                 ExpressionAttributeValues={
                     **values,
                     ":since": {"S": iso(on_time_since)},
                     **({":yes": {"BOOL": True}} if activate else {}),
+                    **({":one": {"N": "1"}} if aggregation == "average" else {}),
                 },
                 ReturnValuesOnConditionCheckFailure="ALL_OLD",
             )
@@ -86,7 +94,27 @@ class DynamoDecisionLog(AwsStore):
             raise UnknownEvent(f"no decision with event id {event_id!r}")
         if reward_id in old.get("reward_ids", {}).get("SS", []):
             return "duplicate"
-        return self._record_late(event_id, values)
+        if old["decided_at"]["S"] < iso(on_time_since):
+            return self._record_late(event_id, values)
+        return self._record_id(event_id, values, activate)  # max, and not larger
+
+    def _record_id(self, event_id: str, values: dict[str, Any], activate: bool) -> RewardStatus:
+        try:
+            self.client.update_item(
+                TableName=self._table,
+                Key={"event_id": {"S": event_id}},
+                UpdateExpression="ADD reward_ids :reward_ids"
+                + (" SET activated = :yes" if activate else ""),
+                ConditionExpression="NOT contains(reward_ids, :reward_id)",
+                ExpressionAttributeValues={
+                    ":reward_ids": values[":reward_ids"],
+                    ":reward_id": values[":reward_id"],
+                    **({":yes": {"BOOL": True}} if activate else {}),
+                },
+            )
+            return "recorded"
+        except self.client.exceptions.ConditionalCheckFailedException:
+            return "duplicate"
 
     def _record_late(self, event_id: str, values: dict[str, Any]) -> RewardStatus:
         # Kept for reporting, never learned: the decision was settled without it.
@@ -188,6 +216,12 @@ def _item(record: DecisionRecord) -> dict[str, Any]:
     return item
 
 
+def _reward(item: dict[str, Any]) -> float | None:
+    if "reward_count" in item:  # average
+        return float(item["reward_total"]["N"]) / float(item["reward_count"]["N"])
+    return float(item["reward"]["N"]) if "reward" in item else None
+
+
 def _record(item: dict[str, Any]) -> DecisionRecord:
     return DecisionRecord(
         event_id=item["event_id"]["S"],
@@ -200,6 +234,6 @@ def _record(item: dict[str, Any]) -> DecisionRecord:
         learnable=item["learnable"]["BOOL"],
         activated=item["activated"]["BOOL"],
         expires_at=int(item["expires_at"]["N"]),
-        reward=float(item["reward"]["N"]) if "reward" in item else None,
+        reward=_reward(item),
         holdout="holdout" in item and item["holdout"]["BOOL"],
     )

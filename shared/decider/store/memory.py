@@ -25,6 +25,7 @@ class MemoryDecisionLog:
         self.records: dict[str, DecisionRecord] = {}
         self.reward_ids: dict[str, set[str]] = {}
         self.late_rewards: dict[str, dict[str, float]] = {}
+        self.reward_values: dict[str, list[float]] = {}
 
     def put(self, record: DecisionRecord) -> None:
         if record.event_id in self.records:
@@ -52,10 +53,15 @@ class MemoryDecisionLog:
             late[reward_id] = value
             return "late"
         seen.add(reward_id)
-        if record.reward is None:
-            reward = value
-        else:
-            reward = record.reward + value if aggregation == "sum" else record.reward
+        imported = [] if record.reward is None else [record.reward]  # from a history import
+        values = self.reward_values.setdefault(event_id, imported)
+        values.append(value)
+        reward = {
+            "earliest": values[0],
+            "sum": sum(values),
+            "average": sum(values) / len(values),
+            "max": max(values),
+        }[aggregation]
         activated = record.activated or activate
         self.records[event_id] = dataclasses.replace(record, reward=reward, activated=activated)
         return "recorded"
