@@ -68,14 +68,20 @@ class Decider:
         holdout = in_holdout(request, event_id, share)
         mode = settings.learning_mode or self.loop.learning_mode
         learns = request.consent and mode != "logging_only" and not holdout
-        if learns:
-            version = served.version
-            pmf = served.policy.pmf(features) if served.policy else uniform(len(actions))
+        baseline = request.baseline_index(actions)
+        version, top, pmf = None, None, None
+        if learns and served.policy is not None:
+            pmf = served.policy.pmf(features)
+            top = max(range(len(pmf)), key=pmf.__getitem__)
+        if learns and mode == "online":
+            version = served.version if pmf is not None else None
+            pmf = pmf or uniform(len(actions))
             chosen = sample(pmf, event_id)
         else:
-            # Without consent, in logging_only mode, and for holdout traffic: the baseline
-            # action, at probability 1, logged and never learned.
-            version, chosen = None, request.baseline_index(actions)
+            # In apprentice mode (the model learns from it, and its top choice is logged to
+            # measure how often it agrees), without consent, in logging_only mode, and for
+            # holdout traffic (never learned): the baseline action, at probability 1.
+            chosen = baseline
             pmf = [1.0 if index == chosen else 0.0 for index in range(len(actions))]
         self.log.put(
             DecisionRecord(
@@ -90,6 +96,9 @@ class Decider:
                 activated=not request.defer_activation,
                 expires_at=int((now + self._retention(settings)).timestamp()),
                 holdout=holdout,
+                baseline_index=baseline,
+                mode=mode,
+                model_top=top,
             )
         )
         ranking = sorted(

@@ -28,6 +28,7 @@ class Evaluation:
     learned: Tally = field(default_factory=lambda: Tally())  # every learned decision's reward
     holdout: Tally = field(default_factory=lambda: Tally())  # the baseline's, on holdout traffic
     reward_range: tuple[float, float] | None = None  # the lowest and highest reward seen
+    apprentice: dict[str, Any] | None = None  # apprentice mode: how the model compares
 
     def add_learned(self, reward: float) -> None:
         """One decision the candidate learned."""
@@ -47,15 +48,16 @@ class Evaluation:
         probability: float,
         reward: float,
         predicted: Sequence[float],
+        baseline: int = 0,
     ) -> None:
-        """One held-out decision: the pmfs of the policies scored, what was logged, and the
-        reward model's prediction for each action."""
+        """One held-out decision: the pmfs of the policies scored, what was logged, the
+        reward model's prediction for each action, and which action was the baseline."""
         count = len(candidate)
         pmfs: dict[str, Sequence[float] | None] = {
             "candidate": candidate,
             "current": current,
             "uniform": [1.0 / count] * count,
-            "baseline": [1.0] + [0.0] * (count - 1),
+            "baseline": [1.0 if index == baseline else 0.0 for index in range(count)],
         }
         for name, pmf in pmfs.items():
             if pmf is None:
@@ -83,6 +85,8 @@ class Evaluation:
         found["logged"] = self.logged.as_dict()
         found["learned"] = self.learned.as_dict()
         found["holdout"] = self.holdout.as_dict()
+        if self.apprentice is not None:
+            found["apprentice"] = self.apprentice
         return found
 
     def to_json(self) -> str:

@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Literal, Protocol
 
 from decider.featurize import DecisionFeatures
-from decider.schemas import DecisionPointSettings, SettingsChange
+from decider.schemas import DecisionPointSettings, LearningMode, SettingsChange
 
 RewardStatus = Literal["recorded", "duplicate", "late"]
 ActivateStatus = Literal["activated", "already_active"]
@@ -82,6 +82,18 @@ class DecisionRecord:
     expires_at: int
     reward: float | None = None
     holdout: bool = False  # served the baseline to measure the bandit's lift; never learned
+    baseline_index: int = 0  # the action the shop would have shown without the bandit
+    mode: LearningMode = "online"  # the decision point's learning mode when it decided
+    model_top: int | None = None  # the model's best action then (None: no model was asked)
+
+    @property
+    def exploratory(self) -> bool:
+        """Whether the model served something other than its best guess, to learn."""
+        return (
+            self.mode == "online"
+            and self.model_top is not None
+            and (self.chosen_index != self.model_top)
+        )
 
     @property
     def chosen_action(self) -> str:
@@ -191,13 +203,23 @@ class Registry(Protocol):
     def versions(self, decision_point: str) -> list[ModelVersion]: ...
 
     def configure(
-        self, decision_point: str, settings: DecisionPointSettings, change: SettingsChange
+        self,
+        decision_point: str,
+        settings: DecisionPointSettings,
+        change: SettingsChange,
+        *,
+        expected: DecisionPointSettings | None = None,
     ) -> None:
         """Store a decision point's settings (registering it if new) and, in the same write,
-        the change in its history."""
+        the change in its history. With ``expected``, only if its settings are still those;
+        raises StaleSettings otherwise."""
 
     def settings_history(self, decision_point: str, limit: int) -> list[SettingsChange]:
         """The newest ``limit`` changes of a decision point's settings, newest first."""
+
+
+class StaleSettings(Exception):
+    """A decision point's settings changed since they were read; nothing was written."""
 
 
 class StaleModel(Exception):

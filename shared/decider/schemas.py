@@ -207,7 +207,8 @@ class DecideRequest(Strict):
     baseline: ActionId | None = Field(
         default=None,
         description="The action the shop would show without the bandit (default: the first "
-        "allowed one): served to holdout traffic, without consent, and in logging_only mode.",
+        "allowed one): served to holdout traffic, without consent, and in the apprentice and "
+        "logging_only modes.",
     )
     explain: StrictBool = Field(
         default=False, description="Per-decision explanations are not built yet: true is a 400."
@@ -330,6 +331,31 @@ def _number(value: float) -> str:
     return f"{value:g}"
 
 
+LearningMode = Literal["online", "apprentice", "logging_only"]
+
+
+class GraduateWhen(Strict):
+    """When an apprentice decision point goes online by itself. Checked by each retrain on
+    the newest apprentice decisions that had a model to ask (at most 1,000): how often the
+    model's top choice was the baseline, and what the model would have earned against what the
+    baseline did, every disagreement counted at the worst reward seen (on decisions where only
+    the baseline was served, nothing shows what another action would have earned)."""
+
+    min_decisions: Annotated[int, Field(strict=True, ge=100, le=1000)] = Field(
+        default=1000, description="Apprentice decisions the check needs, the newest first."
+    )
+    min_agreement: Annotated[float, Field(strict=True, ge=0, le=1)] = Field(
+        default=0.8,
+        description="Share of them on which the model's top choice was the baseline "
+        "(Personalizer advised 0.6-0.8).",
+    )
+    tolerance: Annotated[float, Field(strict=True, ge=0, le=1e6)] = Field(
+        default=0.01,
+        description="How far below the baseline's reward the low end of the 95% interval of "
+        "the model's difference from it may reach.",
+    )
+
+
 class DecisionPointSettings(Strict):
     """What an operator sets per decision point (PUT /decision-points/{decision_point}).
     A setting left out takes the stack's default (the template's parameters)."""
@@ -354,10 +380,18 @@ class DecisionPointSettings(Strict):
     promotion_tolerance: Annotated[float, Field(strict=True, ge=0, le=1e6)] | None = Field(
         default=None, description="How much worse than the serving version if_not_worse allows."
     )
-    learning_mode: Literal["online", "logging_only"] | None = Field(
+    learning_mode: LearningMode | None = Field(
         default=None,
-        description="online: the model decides and learns. logging_only: every decision "
-        "gets the baseline action and is logged; nothing is learned.",
+        description="online: the model decides and learns. apprentice: every decision gets "
+        "the baseline action, which the model learns from, and the model's own top choice is "
+        "logged beside it to measure how often it agrees. logging_only: every decision gets the "
+        "baseline action and is logged; nothing is learned.",
+    )
+    graduate_when: GraduateWhen | None = Field(
+        default=None,
+        description="In apprentice mode: when retrain switches the decision point to online "
+        "by itself. Left out, an apprentice decision point stays one until an operator "
+        "switches it.",
     )
     holdout_share: Annotated[float, Field(strict=True, ge=0, le=0.5)] | None = Field(
         default=None,
@@ -386,7 +420,8 @@ class EffectiveSettings(BaseModel):
     retention_days: int
     promotion_rule: Literal["always", "if_not_worse"]
     promotion_tolerance: float
-    learning_mode: Literal["online", "logging_only"]
+    learning_mode: LearningMode
+    graduate_when: GraduateWhen | None
     holdout_share: float
     max_actions: int
 
@@ -489,6 +524,9 @@ class RetrainReport(BaseModel):
     window_end: datetime
     decisions_seen: int
     decisions_learned: int
+    graduated: bool = Field(
+        default=False, description="Whether graduate_when switched it from apprentice to online."
+    )
     evaluation: dict[str, Any] = Field(
         default_factory=dict,
         description="Off-policy estimates (value, low, high: 95% empirical-likelihood interval; "

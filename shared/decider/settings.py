@@ -15,6 +15,7 @@ from decider.schemas import (
     DecisionPointSettings,
     EffectiveSettings,
     EpsilonGreedy,
+    LearningMode,
     SquareCB,
     StackExploration,
 )
@@ -39,7 +40,7 @@ class LoopSettings(BaseModel):
     scored_share: Annotated[float, Field(ge=0, lt=1)] = 0.2
     promotion_rule: Literal["always", "if_not_worse"] = "always"
     promotion_tolerance: Annotated[float, Field(ge=0)] = 0.0
-    learning_mode: Literal["online", "logging_only"] = "online"
+    learning_mode: LearningMode = "online"
     holdout_share: Annotated[float, Field(ge=0, le=0.5)] = 0.0  # of traffic, served the baseline
 
     @property
@@ -76,6 +77,7 @@ class LoopSettings(BaseModel):
             promotion_rule=loop.promotion_rule,
             promotion_tolerance=loop.promotion_tolerance,
             learning_mode=loop.learning_mode,
+            graduate_when=settings.graduate_when,
             holdout_share=loop.holdout_share,
             max_actions=settings.max_actions,
         )
@@ -123,7 +125,7 @@ class StackSettings(BaseSettings):
     retention_days: Annotated[int, Field(gt=0)] = 30
     promotion_rule: Literal["always", "if_not_worse"] = "always"
     promotion_tolerance: Annotated[float, Field(ge=0)] = 0.0
-    learning_mode: Literal["online", "logging_only"] = "online"
+    learning_mode: LearningMode = "online"
     holdout_share: Annotated[float, Field(ge=0, le=0.5)] = 0.0
 
     def loop(self) -> LoopSettings:

@@ -9,18 +9,21 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from decider.apprentice import Apprenticeship, apprenticeship
 from decider.evaluation import Evaluation
 from decider.featurize import Label, to_vw_json
 from decider.policy import Policy, RewardModel, lineage
 from decider.records import (
+    CurrentModel,
     DecisionLog,
     DecisionRecord,
     ModelStore,
     ModelVersion,
     Registry,
+    StaleSettings,
     tallies,
 )
-from decider.schemas import RetrainReport
+from decider.schemas import RetrainReport, SettingsChange
 from decider.settings import LoopSettings
 
 logger = logging.getLogger(__name__)
@@ -34,6 +37,8 @@ MAX_DECISIONS_PER_RUN = 50_000
 MIN_HOLDOUT = 20
 # Decisions parsed at a time: bounded memory (VW examples are large), passes over each chunk.
 LEARN_CHUNK = 1000
+# Who switched an apprentice decision point online, in its settings history.
+GRADUATION = "retrain: graduate_when"
 
 
 @dataclass(frozen=True)
@@ -129,6 +134,7 @@ def retrain(
             probability=record.probability,
             reward=-label.cost,
             predicted=rewards.predict(example, count),
+            baseline=record.baseline_index,
         )
     learned = labelled[:split]
     for _, label in learned:
@@ -136,6 +142,12 @@ def retrain(
     for record in window.records:  # what the baseline earned on holdout traffic meanwhile
         if record.holdout and record.activated and record.decided_at <= until:
             evaluation.holdout.add(_reward(record, loop.default_reward))
+
+    apprentice = apprenticeship(
+        window.records, [_reward(r, loop.default_reward) for r in window.records]
+    )
+    if apprentice is not None:
+        evaluation.apprentice = apprentice.as_dict()
 
     blob = candidate.serialize()
     next_version = current.next_version if current else 1
@@ -167,8 +179,14 @@ def retrain(
         registry.reject(trained, expected_version=version)
     else:
         registry.promote(trained, expected_version=version)
+    graduated = (
+        current is not None
+        and apprentice is not None
+        and _graduate(registry, current, loop, apprentice, now)
+    )
     return RetrainReport(
         status="rejected" if rejected else "trained",
+        graduated=graduated,
         model_version=str(next_version),
         **report,
         decisions_seen=window.seen,
@@ -192,6 +210,36 @@ def _rejection(summary: dict[str, Any], loop: LoopSettings) -> str | None:
         f"version's estimate {serving['value']:.4g} minus the tolerance "
         f"{loop.promotion_tolerance:g}"
     )
+
+
+def _graduate(
+    registry: Registry,
+    current: CurrentModel,
+    loop: LoopSettings,
+    apprentice: Apprenticeship,
+    now: datetime,
+) -> bool:
+    """Switch an apprentice decision point to online when its ``graduate_when`` holds: one
+    conditional write of its settings and their history, which an operator's change made
+    meanwhile wins (the next run checks again)."""
+    rule = current.settings.graduate_when
+    if loop.learning_mode != "apprentice" or rule is None or not apprentice.graduates(rule):
+        return False
+    change = SettingsChange(
+        at=now,
+        principal=GRADUATION,
+        changes={"learning_mode": {"from": "apprentice", "to": "online"}},
+        new_lineage=False,
+    )
+    online = current.settings.model_copy(update={"learning_mode": "online"})
+    try:
+        registry.configure(current.decision_point, online, change, expected=current.settings)
+    except StaleSettings:
+        logger.info("%s: settings changed meanwhile; graduation checked next run",
+                    current.decision_point)  # fmt: skip
+        return False
+    logger.info("%s: graduated to online: %s", current.decision_point, apprentice.as_dict())
+    return True
 
 
 def _window(records: Iterable[DecisionRecord], until: datetime, limit: int) -> Window:

@@ -21,6 +21,7 @@ STACK_DEFAULTS = {
     "promotion_rule": "always",
     "promotion_tolerance": 0.0,
     "learning_mode": "online",
+    "graduate_when": None,
     "holdout_share": 0.0,
     "max_actions": 50,
 }
@@ -63,6 +64,7 @@ def test_a_decision_point_seen_by_decide_has_the_stacks_defaults(stack: LocalSta
         "promotion_rule": None,
         "promotion_tolerance": None,
         "learning_mode": None,
+        "graduate_when": None,
         "holdout_share": None,
         "max_actions": 50,
     }
@@ -295,3 +297,71 @@ def test_the_templates_parameters_are_the_defaults_of_every_decision_point() -> 
         # And a decision point's own setting takes the default's place
         assert put(stack, {"learning_mode": "online"}).status == 200
         assert stack.http("GET", DP).json()["effective"]["learning_mode"] == "online"
+
+
+def test_an_apprentice_serves_the_baseline_learns_from_it_and_graduates_on_its_own(
+    timed_stack: LocalStack, clock: time_machine.Traveller
+) -> None:
+    stack = timed_stack
+    # Given an apprentice decision point that graduates after 100 decisions of agreement, and
+    # a shop whose own rule shows a coat when it snows and sunglasses when it does not
+    rule = {"min_decisions": 100, "min_agreement": 0.8, "tolerance": 0.05}
+    setting = put(stack, {"learning_mode": "apprentice", "graduate_when": rule})
+    assert setting.status == 200, setting.body
+    actions = [{"id": "coat"}, {"id": "sunglasses"}, {"id": "umbrella"}]
+    reports = []
+    for round_number in (1, 2):
+        for number in range(200):
+            weather = "snow" if number % 2 else "sun"
+            body = {
+                "decision_point": "home-hero",
+                "event_id": f"a{round_number}-{number}",
+                "context": {"features": {"weather": weather}},
+                "actions": actions,
+                "baseline": "coat" if weather == "snow" else "sunglasses",
+            }
+            answer = stack.post("/decide", body).json()
+            # Then every visitor is shown the shop's own choice
+            assert (answer["action_id"], answer["probability"]) == (body["baseline"], 1.0)
+            assert answer["model_version"] is None  # the model did not choose
+            if number % 4 < 2:  # the shop's choice converts half the time
+                stack.post(f"/events/a{round_number}-{number}/reward", {"value": 1.0})
+        clock.shift(REWARD_WAIT + timedelta(seconds=5))
+        reports.append(retrain_report(stack, "home-hero"))
+
+    # And the model learned from it: after the first round it had no model to compare; after
+    # the second it agreed with the shop's rule and was not worse than it, so it graduated
+    first, second = reports
+    assert (first["status"], first["graduated"]) == ("trained", False)
+    assert "apprentice" not in first["evaluation"]
+    judged = second["evaluation"]["apprentice"]
+    assert judged["n"] == 200 and judged["agreement"] >= 0.8, judged
+    assert second["graduated"] is True
+    shown = stack.http("GET", DP).json()
+    assert shown["effective"]["learning_mode"] == "online"
+    assert shown["history"][0]["principal"] == "retrain: graduate_when"
+    assert shown["history"][0]["changes"] == {
+        "learning_mode": {"from": "apprentice", "to": "online"}
+    }
+    # And from then on the model decides
+    answer = stack.post(
+        "/decide", {"decision_point": "home-hero", "actions": actions, "baseline": "coat"}
+    ).json()
+    assert answer["model_version"] == "2"
+
+
+def test_an_apprentice_without_graduate_when_stays_one(
+    timed_stack: LocalStack, clock: time_machine.Traveller
+) -> None:
+    stack = timed_stack
+    assert put(stack, {"learning_mode": "apprentice"}).status == 200
+    for round_number in (1, 2):
+        for number in range(120):
+            answer = decide(stack, 3, event_id=f"s{round_number}-{number}").json()
+            assert (answer["action_id"], answer["probability"]) == ("a0", 1.0)
+            stack.post(f"/events/s{round_number}-{number}/reward", {"value": 1.0})
+        clock.shift(REWARD_WAIT + timedelta(seconds=5))
+        report = retrain_report(stack, "home-hero")
+        assert (report["status"], report["graduated"]) == ("trained", False)
+    assert report["evaluation"]["apprentice"]["agreement"] == 1.0
+    assert stack.http("GET", DP).json()["effective"]["learning_mode"] == "apprentice"

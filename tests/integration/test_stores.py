@@ -22,6 +22,7 @@ from decider.records import (
     ModelVersion,
     Registry,
     StaleModel,
+    StaleSettings,
     Tally,
     earned,
 )
@@ -142,6 +143,18 @@ def test_a_decision_without_model_or_consent_is_stored_as_made(stores: Stores) -
     original = DecisionRecord(**{**original.__dict__, "model_version": None})
     stores.log.put(original)
     assert stored(stores, "e-1") == original
+
+
+def test_an_apprentice_decision_keeps_its_baseline_mode_and_the_models_choice(
+    stores: Stores,
+) -> None:
+    original = dataclasses.replace(
+        record("e-1"), model_version=None, probability=1.0, chosen_index=1,
+        baseline_index=1, mode="apprentice", model_top=0,
+    )  # fmt: skip
+    stores.log.put(original)
+    assert stored(stores, "e-1") == original
+    assert not original.exploratory
 
 
 def test_a_duplicate_event_id_is_refused_and_the_first_kept(stores: Stores) -> None:
@@ -492,6 +505,34 @@ def test_settings_are_stored_with_their_history_newest_first(stores: Stores) -> 
     assert stores.registry.settings_history("never-seen", limit=50) == []
     # And a change of settings is not a model version
     assert stores.registry.versions(DP) == []
+
+
+def test_a_conditional_change_of_settings_loses_to_one_made_meanwhile(stores: Stores) -> None:
+    moments = iter(range(10))
+
+    def change(principal: str) -> SettingsChange:
+        at = T0 + timedelta(minutes=next(moments))
+        return SettingsChange(at=at, principal=principal, changes={}, new_lineage=False)
+
+    # Given settings never written, read as the defaults: a conditional write succeeds
+    stores.registry.register(DP, T0)
+    first = DecisionPointSettings(learning_mode="apprentice")
+    stores.registry.configure(DP, first, change("a"), expected=DecisionPointSettings())
+    # When an operator changes them after a reader read them
+    stores.registry.configure(DP, DecisionPointSettings(retention_days=3), change("operator"))
+
+    # Then the reader's conditional write is refused and changes nothing
+    with pytest.raises(StaleSettings):
+        stores.registry.configure(
+            DP, DecisionPointSettings(learning_mode="online"), change("b"), expected=first
+        )
+    current = stores.registry.current(DP)
+    assert current is not None and current.settings == DecisionPointSettings(retention_days=3)
+    assert [c.principal for c in stores.registry.settings_history(DP, 50)] == ["operator", "a"]
+    # And one that read the latest settings goes through
+    stores.registry.configure(
+        DP, first, change("c"), expected=DecisionPointSettings(retention_days=3)
+    )
 
 
 def test_a_rejected_version_is_recorded_without_serving_and_a_recorded_one_can_serve(

@@ -6,7 +6,7 @@ import itertools
 import time
 from collections.abc import Collection, Iterator
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 from decider.errors import DuplicateEvent, UnknownEvent
 from decider.featurize import DecisionFeatures
@@ -19,6 +19,7 @@ from decider.records import (
     iso,
     parse_iso,
 )
+from decider.schemas import LearningMode
 from decider.store.aws import AwsStore
 
 _REWARD_UPDATE = {
@@ -213,6 +214,12 @@ def _item(record: DecisionRecord) -> dict[str, Any]:
         item["reward"] = {"N": repr(record.reward)}
     if record.holdout:
         item["holdout"] = {"BOOL": True}
+    if record.baseline_index:
+        item["baseline"] = {"N": str(record.baseline_index)}
+    if record.mode != "online":
+        item["mode"] = {"S": record.mode}
+    if record.model_top is not None:
+        item["model_top"] = {"N": str(record.model_top)}
     return item
 
 
@@ -236,4 +243,7 @@ def _record(item: dict[str, Any]) -> DecisionRecord:
         expires_at=int(item["expires_at"]["N"]),
         reward=_reward(item),
         holdout="holdout" in item and item["holdout"]["BOOL"],
+        baseline_index=int(item["baseline"]["N"]) if "baseline" in item else 0,
+        mode=cast(LearningMode, item["mode"]["S"]) if "mode" in item else "online",
+        model_top=int(item["model_top"]["N"]) if "model_top" in item else None,
     )

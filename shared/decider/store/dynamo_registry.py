@@ -11,6 +11,7 @@ from decider.records import (
     CurrentModel,
     ModelVersion,
     StaleModel,
+    StaleSettings,
     iso,
     parse_iso,
     served_from_json,
@@ -64,26 +65,44 @@ class DynamoRegistry(AwsStore):
         )
 
     def configure(
-        self, decision_point: str, settings: DecisionPointSettings, change: SettingsChange
+        self,
+        decision_point: str,
+        settings: DecisionPointSettings,
+        change: SettingsChange,
+        *,
+        expected: DecisionPointSettings | None = None,
     ) -> None:
-        # One transaction: the settings never change without their history entry.
-        self.client.transact_write_items(
-            TransactItems=[
-                {
-                    "Update": {
-                        "TableName": self._table,
-                        "Key": _key(decision_point, CURRENT),
-                        "UpdateExpression": "SET settings = :settings, "
-                        "registered_at = if_not_exists(registered_at, :now)",
-                        "ExpressionAttributeValues": {
-                            ":settings": {"S": settings.model_dump_json()},
-                            ":now": {"S": iso(change.at)},
-                        },
-                    }
-                },
-                self._history_put(decision_point, change),
-            ]
-        )
+        update: dict[str, Any] = {
+            "TableName": self._table,
+            "Key": _key(decision_point, CURRENT),
+            "UpdateExpression": "SET settings = :settings, "
+            "registered_at = if_not_exists(registered_at, :now)",
+            "ExpressionAttributeValues": {
+                ":settings": {"S": settings.model_dump_json()},
+                ":now": {"S": iso(change.at)},
+            },
+        }
+        if expected is not None:
+            # Settings never written are the defaults; written ones compare as stored.
+            unset = expected == DecisionPointSettings()
+            update["ConditionExpression"] = (
+                "attribute_not_exists(settings) OR settings = :expected"
+                if unset
+                else "settings = :expected"
+            )
+            update["ExpressionAttributeValues"][":expected"] = {"S": expected.model_dump_json()}
+        try:
+            # One transaction: the settings never change without their history entry.
+            self.client.transact_write_items(
+                TransactItems=[{"Update": update}, self._history_put(decision_point, change)]
+            )
+        except self.client.exceptions.TransactionCanceledException as cancelled:
+            reasons = cancelled.response.get("CancellationReasons", [])
+            if any(reason.get("Code") == "ConditionalCheckFailed" for reason in reasons):
+                raise StaleSettings(
+                    f"the settings of {decision_point!r} changed meanwhile"
+                ) from cancelled
+            raise
 
     def _history_put(self, decision_point: str, change: SettingsChange) -> dict[str, Any]:
         entry = f"{SETTINGS}{iso(change.at)}#{uuid.uuid4().hex}"

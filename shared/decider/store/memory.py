@@ -16,6 +16,7 @@ from decider.records import (
     ModelVersion,
     RewardStatus,
     StaleModel,
+    StaleSettings,
 )
 from decider.schemas import DecisionPointSettings, SettingsChange
 
@@ -116,11 +117,18 @@ class MemoryRegistry:
         self.pointers.setdefault(decision_point, CurrentModel(decision_point, None, None, None))
 
     def configure(
-        self, decision_point: str, settings: DecisionPointSettings, change: SettingsChange
+        self,
+        decision_point: str,
+        settings: DecisionPointSettings,
+        change: SettingsChange,
+        *,
+        expected: DecisionPointSettings | None = None,
     ) -> None:
         current = self.pointers.get(decision_point) or CurrentModel(
             decision_point, None, None, None
         )
+        if expected is not None and current.settings != expected:
+            raise StaleSettings(f"the settings of {decision_point!r} changed meanwhile")
         self.pointers[decision_point] = dataclasses.replace(current, settings=settings)
         self.changes.setdefault(decision_point, []).append(change)
 
