@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 PORT ?= 3000
 PARAMS ?=
 
-.PHONY: demo serve test lint openapi build bench bench-learning clean
+.PHONY: demo serve test lint screenshot openapi build bench bench-learning clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -27,6 +27,9 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy shared functions infra bench tests
+
+screenshot: $(STAMP)
+	DASHBOARD_SCREENSHOT=$(CURDIR)/docs/img/dashboard.png $(BIN)/python -m pytest -q tests/e2e/test_dashboard.py
 
 openapi: $(STAMP)
 	$(BIN)/python -m infra.openapi

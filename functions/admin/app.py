@@ -1,18 +1,20 @@
 """IAM-protected operator routes under /decision-points/{decision_point}/: settings, the
-model history, and warm starts from logged history."""
+model history, its report, and warm starts from logged history; and the dashboard page."""
 
 from datetime import UTC, datetime
 from typing import Annotated
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.params import Path, Query
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from decider import admin, history
+from decider import admin, dashboard, history, report
 from decider.api import MAX_HISTORY_BODY_BYTES, http_api, responses
 from decider.schemas import (
     DecisionPoint,
+    DecisionPointReport,
     DecisionPointSettings,
     HistoryImport,
     ImportReport,
@@ -114,6 +116,41 @@ def get_models(
     limit: Annotated[int, Query(ge=1, le=200, description="Newest versions to list")] = 50,
 ) -> ModelHistory:
     return admin.model_history(registry, decision_point, limit)
+
+
+@app.get(
+    "/decision-points/<decision_point>/report",
+    operation_id="getDecisionPointReport",
+    summary="How a decision point's learning went: per day and per week, with its versions "
+    "and settings changes",
+    responses=responses("The report", 400, 404),
+)
+@tracer.capture_method
+def get_report(
+    decision_point: DecisionPointPath,
+    days: Annotated[int, Query(ge=1, le=90, description="Days covered, today (UTC) included")] = 28,
+) -> DecisionPointReport:
+    return report.report(log, registry, decision_point, loop=loop, now=datetime.now(UTC), days=days)
+
+
+@app.get(
+    "/dashboard",
+    operation_id="getDashboard",
+    summary="The dashboard page (HTML): it reads the routes above, signing its calls on AWS",
+    responses={
+        200: {
+            "description": "The page",
+            "content": {"text/html": {"schema": {"type": "string"}}},
+        }
+    },
+)
+def get_dashboard() -> Response[str]:
+    return Response(
+        status_code=200,
+        content_type="text/html; charset=utf-8",
+        body=dashboard.PAGE,
+        headers={"cache-control": "no-cache", "x-content-type-options": "nosniff"},
+    )
 
 
 @app.post(

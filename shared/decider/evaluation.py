@@ -27,6 +27,8 @@ class Evaluation:
     logged: Tally = field(default_factory=lambda: Tally())  # the held-out decisions' rewards
     learned: Tally = field(default_factory=lambda: Tally())  # every learned decision's reward
     holdout: Tally = field(default_factory=lambda: Tally())  # the baseline's, on holdout traffic
+    # The candidate's lift over the baseline, paired on each held-out decision (IPS of each).
+    lift: Tally = field(default_factory=lambda: Tally())
     reward_range: tuple[float, float] | None = None  # the lowest and highest reward seen
     apprentice: dict[str, Any] | None = None  # apprentice mode: how the model compares
 
@@ -69,6 +71,8 @@ class Evaluation:
                 predicted_chosen=predicted[chosen],
                 predicted_target=sum(p * r for p, r in zip(pmf, predicted, strict=True)),
             )
+        shown_baseline = 1.0 if chosen == baseline else 0.0
+        self.lift.add((candidate[chosen] - shown_baseline) / probability * reward)
         self.logged.add(reward)
         self._saw(reward)
 
@@ -85,6 +89,7 @@ class Evaluation:
         found["logged"] = self.logged.as_dict()
         found["learned"] = self.learned.as_dict()
         found["holdout"] = self.holdout.as_dict()
+        found["lift"] = self.lift.as_dict()
         if self.apprentice is not None:
             found["apprentice"] = self.apprentice
         return found

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from datetime import datetime
+from datetime import date, datetime
 from functools import cache
 from typing import Annotated, Any, Literal
 from zoneinfo import available_timezones
@@ -486,6 +486,64 @@ class ModelVersionSummary(BaseModel):
 class ModelHistory(BaseModel):
     decision_point: str
     versions: list[ModelVersionSummary] = Field(description="Newest first")
+
+
+class Lift(BaseModel):
+    """A difference of reward per decision, the bandit's over the baseline's, with its 95%
+    interval."""
+
+    value: float
+    low: float
+    high: float
+    n: int = Field(description="Decisions it rests on")
+
+
+class ReportDay(BaseModel):
+    day: date
+    decisions: int = Field(description="Decisions logged that day")
+    model: Realized = Field(
+        description="Reward per decision of model traffic (online, with consent, not holdout), "
+        "over the decisions past the reward wait"
+    )
+    holdout: Realized = Field(description="Reward per decision of holdout traffic, likewise")
+    exploratory_share: float | None = Field(
+        description="Share of model decisions where it showed something other than its best "
+        "guess, to learn"
+    )
+    apprentice_agreement: float | None = Field(
+        description="In apprentice mode: share of decisions where the model's top choice was "
+        "the baseline"
+    )
+
+
+class ReportWeek(BaseModel):
+    week: str = Field(description="ISO week, e.g. 2026-W48")
+    measured_lift: Lift | None = Field(
+        description="Model traffic's reward per decision minus the holdout's, as served"
+    )
+    predicted_lift: Lift | None = Field(
+        description="The lift over the baseline that the off-policy estimates of the versions "
+        "serving that week predicted (paired on their held-out decisions), weighted by the "
+        "decisions each served"
+    )
+    served_by: dict[str, int] = Field(description="Model decisions per serving version")
+
+
+class DecisionPointReport(BaseModel):
+    """How a decision point's learning went, per day and per week."""
+
+    decision_point: str
+    since: datetime = Field(description="The report covers decisions made from here…")
+    until: datetime = Field(description="…to here; rewards count for those past the reward wait")
+    complete: bool = Field(
+        description="False if the period held more decisions than a report reads; it then "
+        "covers the oldest ones"
+    )
+    effective: EffectiveSettings
+    days: list[ReportDay] = Field(description="Oldest first; days without decisions left out")
+    weeks: list[ReportWeek] = Field(description="Oldest first")
+    versions: list[ModelVersionSummary] = Field(description="Newest first")
+    settings_changes: list[SettingsChange] = Field(description="Newest first")
 
 
 class LineError(BaseModel):
