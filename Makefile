@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 PORT ?= 3000
 PARAMS ?=
 
-.PHONY: demo serve test lint screenshot openapi build bench bench-learning clean
+.PHONY: demo serve test lint screenshot openapi build bench bench-learning bench-lift clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -43,6 +43,9 @@ bench: $(STAMP)
 # About 8 minutes on 2 cores: 7 shops x 5 seeds x 10 rounds of 1,000 visitors, every peer.
 bench-learning: $(STAMP)
 	$(BIN)/python -m bench.learning --seeds 5
+
+bench-lift: $(STAMP)
+	$(BIN)/python -m bench.lift --seeds 5 | tee bench/results/lift.txt
 
 clean:
 	rm -rf $(VENV) .aws-sam

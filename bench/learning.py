@@ -38,7 +38,7 @@ from decider.settings import LoopSettings
 from decider.store.memory import MemoryDecisionLog, MemoryModelStore, MemoryRegistry
 from decider.trainer import CLOCK_SKEW, retrain
 
-from infra.shops import BENCHMARK_SHOPS, SimulatedShop, Visit
+from infra.shops import BENCHMARK_SHOPS, SHOPS, SimulatedShop, Visit
 
 ROOT = Path(__file__).resolve().parent.parent
 DP = "bench"
@@ -195,7 +195,7 @@ def run(
 ) -> RunResult:
     """One shop, one seed: every peer round by round. ``inspect`` sees the loop's log, model
     store and registry at the end (bench/intervals.py replays its versions)."""
-    shop = BENCHMARK_SHOPS[shop_name]
+    shop = SHOPS[shop_name]
     chosen_variant = VARIANTS[variant]
     loop = chosen_variant.loop()
     # What the model sees of the context (this process runs one job at a time).
@@ -367,6 +367,8 @@ VARIANTS: dict[str, Variant] = {
     "bag5": Variant({"exploration": ["--bag", "5", "--greedify"]}),
     "cover3": Variant({"exploration": ["--cover", "3"]}),
     "passes5": Variant({"passes": 5}),
+    # A tenth of the traffic served the first offer, to measure the lift (bench/lift.py).
+    "holdout10": Variant({"holdout_share": 0.1}),
 }
 
 
@@ -392,7 +394,7 @@ def summarize(results: list[RunResult]) -> dict[str, Any]:
             "peers": peers,
             "coverage": coverage(runs),
         }
-        change = BENCHMARK_SHOPS[shop].change_at
+        change = SHOPS[shop].change_at
         if change is not None:
             at = int(change * runs[0].rounds)
             summary[shop]["recovery"] = {
@@ -513,7 +515,7 @@ def main(argv: list[str] | None = None) -> int:
                 file=sys.stderr,
                 flush=True,
             )
-        results.sort(key=lambda r: (r.variant, list(BENCHMARK_SHOPS).index(r.shop), r.seed))
+        results.sort(key=lambda r: (r.variant, list(SHOPS).index(r.shop), r.seed))
     elapsed = time.monotonic() - started
     print(
         f"# {platform.machine()}, Python {platform.python_version()}, {args.workers} workers, "

@@ -5,12 +5,19 @@ depends on their context and the offer (infra/shops.py), and the shop reports ea
 to ``POST /events/{event_id}/reward``. After the reward wait the retrain schedule fires, and
 the next round is served by the new model. The table compares, per round, the reward rate of
 what the API chose with uniform random choice and with the best possible choice.
+
+10% of the traffic is a holdout served the shop's own rule: a second table sets the lift it
+measured beside the lift the serving version's estimate predicted. Beside the main decision
+point, two more follow the same visitors: an apprentice one, which serves the shop's rule
+while it learns and goes online by itself when it has shown it is not worse, and a
+logging-only one, which must never serve anything but the shop's rule.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import random
 import subprocess
@@ -22,10 +29,32 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from infra.shops import best_probability, conversion_probability, uniform_probability, visitors
+from infra.shops import (
+    Visitor,
+    best_probability,
+    conversion_probability,
+    house_rule,
+    uniform_probability,
+    visitors,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 DECISION_POINT = "home-hero"
+APPRENTICE = "home-hero-apprentice"  # every second visitor
+LOGGING_ONLY = "home-hero-logging-only"  # every fourth visitor
+SETTINGS: dict[str, dict[str, Any]] = {
+    DECISION_POINT: {"holdout_share": 0.1},
+    # The shop's rule is wrong in the southern hemisphere, and its apprentice model, which
+    # learns only what the rule's offers earn, disagrees with it on about half the visits.
+    # Decisions where only the rule served cannot show what the model's own choices would
+    # earn, so graduate_when counts each disagreement as earning nothing: at worst the model
+    # is then about 0.06 worse than the rule. This shop's operator accepts 0.1 at worst.
+    APPRENTICE: {
+        "learning_mode": "apprentice",
+        "graduate_when": {"min_decisions": 300, "min_agreement": 0.3, "tolerance": 0.1},
+    },
+    LOGGING_ONLY: {"learning_mode": "logging_only"},
+}
 REWARD_WAIT_SECONDS = 2
 # The demo's only departures from the template defaults: a short reward wait and model
 # refresh so that a round does not take a quarter of an hour; the schedule is fired by hand.
@@ -37,26 +66,43 @@ PARAMS = f"RewardWaitSeconds={REWARD_WAIT_SECONDS} ModelRefreshSeconds=1 LogLeve
 class Round:
     number: int
     model_version: str | None = None
-    visitors: int = 0
+    visitors: int = 0  # model traffic: not the holdout
     conversions: int = 0
     policy: float = 0.0  # expected conversions of the offers shown, summed
     uniform: float = 0.0
     best: float = 0.0
+    holdout_visitors: int = 0
+    holdout_conversions: int = 0
+    predicted_lift: dict[str, float] | None = None  # the serving version's estimate
+    apprentice_mode: str = "apprentice"
+    apprentice_off_rule: int = 0  # apprentice decisions that were not the shop's rule
+    logging_only_off_rule: int = 0  # logging-only decisions that were not the shop's rule
 
     def rate(self, total: float) -> float:
         return total / self.visitors if self.visitors else 0.0
+
+    def measured_lift(self) -> tuple[float, float, float] | None:
+        """Model traffic's conversion rate minus the holdout's, with a 95% interval."""
+        if self.visitors < 2 or self.holdout_visitors < 2:
+            return None
+        model = self.conversions / self.visitors
+        holdout = self.holdout_conversions / self.holdout_visitors
+        half = 1.96 * math.sqrt(
+            model * (1 - model) / self.visitors + holdout * (1 - holdout) / self.holdout_visitors
+        )
+        return model - holdout, model - holdout - half, model - holdout + half
 
 
 class Client:
     def __init__(self, base_url: str) -> None:
         self.base_url = base_url
 
-    def post(self, path: str, body: dict[str, Any] | None = None) -> Any:
+    def post(self, path: str, body: dict[str, Any] | None = None, method: str = "POST") -> Any:
         request = urllib.request.Request(
             self.base_url + path,
             data=json.dumps(body or {}).encode(),
             headers={"content-type": "application/json"},
-            method="POST",
+            method=method,
         )
         with urllib.request.urlopen(request, timeout=600) as response:
             return json.loads(response.read())
@@ -73,36 +119,54 @@ class Client:
                 time.sleep(0.2)
 
 
-def run_round(client: Client, number: int, size: int, stream: Any, rng: random.Random) -> Round:
-    result = Round(number)
+def run_round(client: Client, result: Round, size: int, stream: Any, rng: random.Random) -> Round:
     for index in range(size):
         visitor = next(stream)
         decision = client.post("/decide", visitor.request(DECISION_POINT))
         p = conversion_probability(visitor, decision["action_id"])
-        result.model_version = decision["model_version"]
-        result.visitors += 1
-        result.policy += p
-        result.uniform += uniform_probability(visitor)
-        result.best += best_probability(visitor)
-        if rng.random() < p:
-            order = f"order-{number}-{index}"
-            reward = client.post(
-                f"/events/{decision['event_id']}/reward", {"value": 1.0, "reward_id": order}
-            )
-            result.conversions += reward["status"] == "recorded"
+        converted = rng.random() < p
+        if decision["model_version"] is None and decision["probability"] == 1.0:
+            result.holdout_visitors += 1  # the shop's first offer, at probability 1
+            result.holdout_conversions += converted
+        else:
+            result.model_version = decision["model_version"]
+            result.visitors += 1
+            result.conversions += converted
+            result.policy += p
+            result.uniform += uniform_probability(visitor)
+            result.best += best_probability(visitor)
+        if converted:
+            client.post(f"/events/{decision['event_id']}/reward", {"value": 1.0})
+        if index % 2 == 0:
+            result.apprentice_off_rule += not _follow_the_rule(client, APPRENTICE, visitor, rng)
+        if index % 4 == 0:
+            result.logging_only_off_rule += not _follow_the_rule(client, LOGGING_ONLY, visitor, rng)
         done = index + 1
         if done % (100 if _TTY else max(size // 4, 1)) == 0 or done == size:
-            line = f"  round {number}: {done}/{size} visitors, {result.conversions} conversions"
+            line = f"  round {result.number}: {done}/{size} visitors"
             print(f"\r{line}" if _TTY else line, end="" if _TTY else "\n", flush=True)
     if _TTY:
         print()
     return result
 
 
-def retrain(client: Client) -> dict[str, Any]:
+def _follow_the_rule(
+    client: Client, decision_point: str, visitor: Visitor, rng: random.Random
+) -> bool:
+    """One decision of a decision point the shop's rule is the baseline of, its conversion
+    reported; whether it served the rule."""
+    rule = house_rule(visitor)
+    decision = client.post("/decide", {**visitor.request(decision_point), "baseline": rule})
+    if rng.random() < conversion_probability(visitor, decision["action_id"]):
+        client.post(f"/events/{decision['event_id']}/reward", {"value": 1.0})
+    return bool(decision["action_id"] == rule and decision["probability"] == 1.0)
+
+
+def retrain(client: Client) -> dict[str, dict[str, Any]]:
     time.sleep(REWARD_WAIT_SECONDS + 3.3)  # the reward wait and retrain's 3 s settle margin
     reports = client.post("/_local/schedules/RetrainFunction")["reports"]
-    report: dict[str, Any] = next(r for r in reports if r["decision_point"] == DECISION_POINT)
+    found = {r["decision_point"]: r for r in reports}
+    report = found[DECISION_POINT]
     expected = report.get("evaluation", {}).get("candidate")
     estimate = (
         f", expected reward {expected['value']:.3f} "
@@ -115,8 +179,21 @@ def retrain(client: Client) -> dict[str, Any]:
         f"{report['decisions_learned']} decisions learned{estimate}",
         flush=True,
     )
+    apprentice = found[APPRENTICE]
+    judged = apprentice.get("evaluation", {}).get("apprentice")
+    if judged:
+        print(
+            f"  apprentice: its model agreed with the shop's rule on {judged['agreement']:.0%} "
+            f"of {judged['n']} decisions, would have earned {judged['model']['value']:.3f} "
+            f"where the rule earned {judged['baseline']['mean']:.3f}; at worst "
+            f"{judged['difference']['mean']:+.3f} against it (95% interval from "
+            f"{judged['difference']['low']:+.3f})"
+            + ("; graduated to online" if apprentice["graduated"] else ""),
+            flush=True,
+        )
+    print(f"  logging-only: {found[LOGGING_ONLY]['status']}", flush=True)
     time.sleep(1.1)  # decide checks for a new version at most every second
-    return report
+    return found
 
 
 def table(rounds: list[Round]) -> str:
@@ -133,6 +210,37 @@ def table(rounds: list[Round]) -> str:
             f"{policy / best:>7.0%}"
         )
     return "\n".join(lines)
+
+
+def lift_table(rounds: list[Round]) -> tuple[str, int, int]:
+    """Per round, the lift the holdout measured and the lift the serving version's estimate
+    predicted; and of the rounds with both, how many had the measured lift inside."""
+    header = (
+        f"{'round':>5}  {'model':>5}  {'holdout':>7}  {'measured lift (95%)':>26}  "
+        f"{'predicted lift (95%)':>26}  inside"
+    )
+    lines, inside, compared = [header, "-" * len(header)], 0, 0
+    for r in rounds:
+        measured, predicted = r.measured_lift(), r.predicted_lift
+        shown = (
+            f"{measured[0]:+.3f} ({measured[1]:+.3f} to {measured[2]:+.3f})" if measured else "-"
+        )
+        expected = (
+            f"{predicted['mean']:+.3f} ({predicted['low']:+.3f} to {predicted['high']:+.3f})"
+            if predicted
+            else "-"
+        )
+        verdict = "-"
+        if measured and predicted:
+            compared += 1
+            hit = predicted["low"] <= measured[0] <= predicted["high"]
+            inside += hit
+            verdict = "yes" if hit else "no"
+        lines.append(
+            f"{r.number:>5}  {r.model_version or '-':>5}  {r.holdout_visitors:>7}  {shown:>26}  "
+            f"{expected:>26}  {verdict}"
+        )
+    return "\n".join(lines), inside, compared
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -166,21 +274,51 @@ def main(argv: list[str] | None = None) -> int:
             f"{args.rounds} rounds of {args.visitors} visitors",
             flush=True,
         )
+        for decision_point, settings in SETTINGS.items():
+            client.post(f"/decision-points/{decision_point}", settings, method="PUT")
+        print(
+            f"{DECISION_POINT}: 10% holdout; {APPRENTICE}: apprentice, graduates on its own; "
+            f"{LOGGING_ONLY}: logging only",
+            flush=True,
+        )
         rng, stream = random.Random(args.seed), visitors(args.seed)
-        rounds = []
+        rounds: list[Round] = []
+        predicted, graduated = None, None
         for number in range(1, args.rounds + 1):
-            rounds.append(run_round(client, number, args.visitors, stream, rng))
-            retrain(client)
+            mode = "apprentice" if graduated is None else "online"
+            result = Round(number, predicted_lift=predicted, apprentice_mode=mode)
+            rounds.append(run_round(client, result, args.visitors, stream, rng))
+            found = retrain(client)
+            lift = found[DECISION_POINT].get("evaluation", {}).get("lift", {})
+            predicted = lift if lift.get("n") else predicted
+            if found[APPRENTICE]["graduated"]:
+                graduated = number
     finally:
         twin.terminate()
         twin.wait(timeout=10)
 
     print()
-    print("Reward rate per visitor (expected conversions of the offer shown):")
+    print("Reward rate per visitor of model traffic (expected conversions of the offer shown):")
     print(table(rounds))
+    lifts, inside, compared = lift_table(rounds)
+    print("\nLift over the shop's first offer: measured by the holdout, predicted by the estimate")
+    print(lifts)
+    print(f"measured inside predicted in {inside} of {compared} rounds")
     last = rounds[-1]
     policy, uniform, best = last.rate(last.policy), last.rate(last.uniform), last.rate(last.best)
-    ok = policy >= 2 * uniform and policy >= 0.8 * best
+    learned = policy >= 2 * uniform and policy >= 0.8 * best
+    apprenticed = all(r.apprentice_off_rule == 0 for r in rounds if r.apprentice_mode != "online")
+    logged_only = sum(r.logging_only_off_rule for r in rounds)
+    ok = learned and graduated is not None and apprenticed and logged_only == 0
+    apprentice = (
+        f"served the shop's rule until it graduated after round {graduated}"
+        if graduated
+        else "never graduated"
+    )
+    if not apprenticed:
+        apprentice += " (but served something else as an apprentice)"
+    logging = "every time" if logged_only == 0 else f"except {logged_only} times"
+    print(f"\n{APPRENTICE}: {apprentice}; {LOGGING_ONLY}: served the shop's rule {logging}.")
     print(
         f"\n{'OK' if ok else 'NOT LEARNED'}: in the last round the learned policy earned "
         f"{policy:.3f} per visitor, {policy / uniform:.1f}x uniform random and "

@@ -122,6 +122,14 @@ def conversion_probability(visitor: Visitor, offer_id: str) -> float:
     return 0.03
 
 
+def house_rule(visitor: Visitor) -> str:
+    """What the shop showed before the bandit, its hand-written rule: the season's offer by
+    the northern calendar (December to February is winter), whatever the hemisphere."""
+    month = visitor.timestamp.astimezone(ZoneInfo(visitor.city.timezone)).month
+    season = ("winter", "spring", "summer", "autumn")[month % 12 // 3]
+    return SEASON_OFFER[season]
+
+
 def best_probability(visitor: Visitor) -> float:
     return max(conversion_probability(visitor, offer["id"]) for offer in OFFERS)
 
@@ -141,6 +149,19 @@ def visitors(seed: int, start: datetime | None = None) -> Any:
             device=rng.choice(DEVICES),
             returning=rng.random() < 0.3,
         )
+
+
+def demo_visit(rng: random.Random, index: int, total: int) -> Visit:
+    """The demo's shop as one of the benchmark's: a visitor like ``visitors()`` draws."""
+    visitor = Visitor(
+        timestamp=datetime(2026, 1, 1, tzinfo=UTC) + timedelta(seconds=rng.randrange(365 * 86400)),
+        city=rng.choice(list(CITIES.values())),
+        device=rng.choice(DEVICES),
+        returning=rng.random() < 0.3,
+    )
+    request = visitor.request("")
+    del request["decision_point"]
+    return Visit(request, tuple(conversion_probability(visitor, o["id"]) for o in OFFERS))
 
 
 # --- The learning benchmark's shops ---------------------------------------------------------------
@@ -401,3 +422,9 @@ BENCHMARK_SHOPS = {
         SimulatedShop("digits", "scikit-learn's digits, 10 actions, 64 pixel features", digits),
     )
 }  # fmt: skip
+
+# Every shop a benchmark can run: the learning benchmark's, and the demo's.
+SHOPS = {
+    **BENCHMARK_SHOPS,
+    "demo": SimulatedShop("demo", "make demo's shop: 4 offers, season and loyalty", demo_visit),
+}
