@@ -31,6 +31,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from decider.records import Tally
+from decider.report import measured_lift
 from decider.store.memory import MemoryDecisionLog, MemoryModelStore, MemoryRegistry
 
 from bench.learning import DP, run, visits_of
@@ -85,25 +86,19 @@ def compare(shop: str, seed: int, rounds: int, per_round: int) -> list[Compared]
                     truth = visits[index][0].truth
                     true.add(truth[record.chosen_index] - truth[record.baseline_index])
                     versions.add(record.model_version)
-            if len(versions) != 1 or None in versions or model.n < 2 or holdout.n < 2:
-                continue  # the first round, served before any version
+            measured = measured_lift(model, holdout)
+            if len(versions) != 1 or measured is None:
+                continue
             (version,) = versions
             if version is None or version not in predicted:
-                continue
+                continue  # the first round, served before any version
             found.append(
                 Compared(shop, seed, number + 1, predicted[version], separate[version],
-                         _difference(model, holdout), true.total / true.n)
+                         (measured.value, measured.low, measured.high), true.total / true.n)
             )  # fmt: skip
 
     run(shop, seed, rounds, per_round, variant="holdout10", peers=(), inspect=inspect)
     return found
-
-
-def _difference(model: Tally, holdout: Tally) -> tuple[float, float, float]:
-    a, b = model.as_dict(), holdout.as_dict()
-    value = float(a["mean"]) - float(b["mean"])
-    half = math.hypot(float(a["high"]) - float(a["mean"]), float(b["high"]) - float(b["mean"]))
-    return value, value - half, value + half
 
 
 def score(compared: list[Compared]) -> dict[str, Any]:

@@ -54,7 +54,7 @@ class _Week:
     def shown(self, week: str, predicted: dict[int, Lift]) -> ReportWeek:
         return ReportWeek(
             week=week,
-            measured_lift=_difference(self.model, self.holdout),
+            measured_lift=measured_lift(self.model, self.holdout),
             predicted_lift=_weighted(self.served_by, predicted),
             served_by={str(v): n for v, n in sorted(self.served_by.items())},
         )
@@ -129,7 +129,7 @@ def _predicted_lifts(versions: list[ModelVersion]) -> dict[int, Lift]:
     return found
 
 
-def _difference(model: Tally, holdout: Tally) -> Lift | None:
+def measured_lift(model: Tally, holdout: Tally) -> Lift | None:
     """Model traffic's mean minus the holdout's, two independent samples (normal interval)."""
     if model.n < 2 or holdout.n < 2:
         return None
