@@ -15,6 +15,7 @@ yields every one of its decisions or none (InvalidHistory lists the lines at fau
 from __future__ import annotations
 
 import csv
+import dataclasses
 import hashlib
 import io
 import json
@@ -718,7 +719,22 @@ def import_file(
         history = parse_dsjson(upload.content.split("\n"), **common)
     else:
         history = parse_csv(upload.content, actions=upload.actions, **common)
+    if upload.event_ids == "new":
+        history = _new_event_ids(history, decision_point)
     return import_history(decision_point, history, log=log, registry=registry, now=now)
+
+
+def _new_event_ids(history: History, decision_point: str) -> History:
+    """Each decision under an event id of its own, made from the decision point and the
+    file's id: the log of one decision point replays into another of the same stack, and
+    importing the same file again is still a repeat."""
+
+    def renamed(record: DecisionRecord) -> DecisionRecord:
+        seed = f"{decision_point}\nreplay\n{record.event_id}"
+        event_id = "history-" + hashlib.sha256(seed.encode()).hexdigest()[:32]
+        return dataclasses.replace(record, event_id=event_id)
+
+    return dataclasses.replace(history, records=[renamed(r) for r in history.records])
 
 
 def import_history(

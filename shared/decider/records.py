@@ -112,6 +112,7 @@ class CurrentModel:
     exploration: str | None = None  # the VW tuning arguments the model was trained with
     settings: DecisionPointSettings = field(default_factory=DecisionPointSettings)
     latest: int | None = None  # the newest version trained, served or rejected
+    exported: datetime | None = None  # logs out: the decisions before this are exported
 
     @property
     def next_version(self) -> int:
@@ -202,6 +203,10 @@ class Registry(Protocol):
 
     def versions(self, decision_point: str) -> list[ModelVersion]: ...
 
+    def exported(self, decision_point: str, until: datetime, expected: datetime | None) -> None:
+        """Record that the decisions before ``until`` are exported, only if the previous mark
+        is still ``expected``; raises StaleExport otherwise."""
+
     def configure(
         self,
         decision_point: str,
@@ -216,6 +221,10 @@ class Registry(Protocol):
 
     def settings_history(self, decision_point: str, limit: int) -> list[SettingsChange]:
         """The newest ``limit`` changes of a decision point's settings, newest first."""
+
+
+class StaleExport(Exception):
+    """Another export moved the export's mark first; its objects are the same."""
 
 
 class StaleSettings(Exception):

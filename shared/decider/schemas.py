@@ -616,6 +616,12 @@ class HistoryImport(Strict):
         description="CSV only: every row's candidate actions, with their features. Without "
         "it, the candidates are every action id of the file's action column.",
     )
+    event_ids: Literal["keep", "new"] = Field(
+        default="keep",
+        description="keep: the file's event ids (rewards sent later find them). new: an id "
+        "of its own for each decision, made from the decision point and the file's id, to "
+        "replay a log exported from another decision point of this stack.",
+    )
 
     @field_validator("actions")
     @classmethod

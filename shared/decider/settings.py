@@ -162,3 +162,7 @@ class RetrainSettings(StackSettings):
 
 class AdminSettings(StackSettings):
     pass
+
+
+class ExportSettings(StackSettings):
+    exports_bucket: str

@@ -21,6 +21,7 @@ from decider.records import (
     ModelStore,
     ModelVersion,
     Registry,
+    StaleExport,
     StaleModel,
     StaleSettings,
     Tally,
@@ -533,6 +534,21 @@ def test_a_conditional_change_of_settings_loses_to_one_made_meanwhile(stores: St
     stores.registry.configure(
         DP, first, change("c"), expected=DecisionPointSettings(retention_days=3)
     )
+
+
+def test_the_export_mark_moves_only_from_where_it_was(stores: Stores) -> None:
+    stores.registry.register(DP, T0)
+    day1, day2 = T0 + timedelta(days=1), T0 + timedelta(days=2)
+    stores.registry.exported(DP, day1, expected=None)
+    with pytest.raises(StaleExport):
+        stores.registry.exported(DP, day2, expected=None)  # another run moved it first
+    stores.registry.exported(DP, day2, expected=day1)
+    current = stores.registry.current(DP)
+    assert current is not None and current.exported == day2
+    # And a promotion keeps it
+    stores.registry.promote(version(1, T0), expected_version=None)
+    current = stores.registry.current(DP)
+    assert current is not None and current.exported == day2
 
 
 def test_a_rejected_version_is_recorded_without_serving_and_a_recorded_one_can_serve(

@@ -12,6 +12,7 @@ import pytest
 from decider.settings import (
     AdminSettings,
     DecideSettings,
+    ExportSettings,
     PersonalizerSettings,
     RetrainSettings,
     RewardSettings,
@@ -39,6 +40,7 @@ SETTINGS: dict[str, type[StackSettings]] = {
     "RetrainFunction": RetrainSettings,
     "PersonalizerFunction": PersonalizerSettings,
     "AdminFunction": AdminSettings,
+    "ExportFunction": ExportSettings,
 }
 
 
@@ -99,9 +101,22 @@ def test_retrain_runs_on_the_schedule_the_retrain_schedule_parameter_sets() -> N
     assert [event["Properties"]["Schedule"] for event in schedules] == [{"Ref": "RetrainSchedule"}]
 
     default = str(TEMPLATE["Parameters"]["RetrainSchedule"]["Default"])
-    assert LocalStack().schedules() == {"RetrainFunction": [default]}
+    assert LocalStack().schedules()["RetrainFunction"] == [default]
     hourly = LocalStack({"RetrainSchedule": "rate(1 hour)"})
-    assert hourly.schedules() == {"RetrainFunction": ["rate(1 hour)"]}
+    assert hourly.schedules()["RetrainFunction"] == ["rate(1 hour)"]
+
+
+def test_the_export_runs_on_its_own_schedule_into_its_own_bucket() -> None:
+    events = properties("ExportFunction")["Events"].values()
+    assert [e["Properties"]["Schedule"] for e in events] == [{"Ref": "ExportSchedule"}]
+    assert LocalStack({"ExportSchedule": "rate(2 hours)"}).schedules()["ExportFunction"] == [
+        "rate(2 hours)"
+    ]
+    bucket = RESOURCES["ExportsBucket"]["Properties"]
+    assert bucket["PublicAccessBlockConfiguration"]["RestrictPublicBuckets"] is True
+    assert bucket["LifecycleConfiguration"]["Rules"][0]["ExpirationInDays"] == {
+        "Ref": "ExportRetentionDays"
+    }
 
 
 # --- Storage --------------------------------------------------------------------------------

@@ -10,6 +10,7 @@ from decider.errors import UnknownVersion
 from decider.records import (
     CurrentModel,
     ModelVersion,
+    StaleExport,
     StaleModel,
     StaleSettings,
     iso,
@@ -54,6 +55,7 @@ class DynamoRegistry(AwsStore):
             if "settings" in item
             else DecisionPointSettings(),
             latest=int(item["latest"]["N"]) if "latest" in item else None,
+            exported=parse_iso(item["exported"]["S"]) if "exported" in item else None,
         )
 
     def register(self, decision_point: str, now: datetime) -> None:
@@ -254,6 +256,23 @@ class DynamoRegistry(AwsStore):
             )
         except self.client.exceptions.ConditionalCheckFailedException as failed:
             raise StaleModel(f"{decision_point}: current moved on") from failed
+
+    def exported(self, decision_point: str, until: datetime, expected: datetime | None) -> None:
+        values = {":until": {"S": iso(until)}}
+        if expected is not None:
+            values[":expected"] = {"S": iso(expected)}
+        try:
+            self.client.update_item(
+                TableName=self._table,
+                Key=_key(decision_point, CURRENT),
+                UpdateExpression="SET exported = :until",
+                ConditionExpression="exported = :expected"
+                if expected is not None
+                else "attribute_not_exists(exported)",
+                ExpressionAttributeValues=values,
+            )
+        except self.client.exceptions.ConditionalCheckFailedException as failed:
+            raise StaleExport(f"{decision_point}: another export moved on") from failed
 
     def versions(self, decision_point: str) -> list[ModelVersion]:
         query: dict[str, Any] = dict(

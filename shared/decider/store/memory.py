@@ -15,6 +15,7 @@ from decider.records import (
     DecisionRecord,
     ModelVersion,
     RewardStatus,
+    StaleExport,
     StaleModel,
     StaleSettings,
 )
@@ -139,16 +140,15 @@ class MemoryRegistry:
         return sorted(self.pointers)
 
     def promote(self, version: ModelVersion, expected_version: int | None) -> None:
-        self._expect(version.decision_point, expected_version)
+        current = self._expect(version.decision_point, expected_version)
         self.history.setdefault(version.decision_point, []).append(version)
-        self.pointers[version.decision_point] = CurrentModel(
-            version.decision_point,
-            version.version,
-            version.model_key,
-            version.watermark,
-            version.model_sha256,
-            version.exploration,
-            self.pointers.get(version.decision_point, CurrentModel("", None, None, None)).settings,
+        self.pointers[version.decision_point] = dataclasses.replace(
+            current,
+            version=version.version,
+            model_key=version.model_key,
+            watermark=version.watermark,
+            model_sha256=version.model_sha256,
+            exploration=version.exploration,
             latest=version.version,
         )
 
@@ -181,6 +181,12 @@ class MemoryRegistry:
     def versions(self, decision_point: str) -> list[ModelVersion]:
         return list(self.history.get(decision_point, []))
 
+    def exported(self, decision_point: str, until: datetime, expected: datetime | None) -> None:
+        current = self.pointers[decision_point]
+        if current.exported != expected:
+            raise StaleExport(f"{decision_point}: another export moved on")
+        self.pointers[decision_point] = dataclasses.replace(current, exported=until)
+
     def _expect(self, decision_point: str, expected_version: int | None) -> CurrentModel:
         current = self.pointers.get(decision_point) or CurrentModel(
             decision_point, None, None, None
@@ -188,3 +194,12 @@ class MemoryRegistry:
         if current.version != expected_version:
             raise StaleModel(f"{decision_point}: current moved on")
         return current
+
+
+class MemoryExportStore:
+    def __init__(self) -> None:
+        self.objects: dict[str, str] = {}
+
+    def put_text(self, key: str, text: str, content_type: str) -> None:
+        del content_type
+        self.objects[key] = text
