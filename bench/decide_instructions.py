@@ -28,7 +28,9 @@ d = Decider(ModelCache(registry, store, loop.exploration, 3600), log, loop, now=
 reqs = [DecideRequest.model_validate(v.request("home-hero")) for v in islice(visitors(1), 400)]
 for r in reqs:
     x = d.decide(r)
-    log.record_reward(x.event_id, 1.0, "-", on_time_since=clock[0], aggregation="earliest")
+    log.record_reward(
+        x.event_id, 1.0, "-", now=clock[0], on_time_since=clock[0], aggregation="earliest"
+    )
     clock[0] += timedelta(milliseconds=1)
 clock[0] += timedelta(seconds=5)
 retrain("home-hero", log=log, store=store, registry=registry, loop=loop, now=clock[0])

@@ -54,7 +54,12 @@ def bench_core(count: int) -> dict[str, str]:
     for request in requests:  # learn something so that VW predicts for real
         decision = decider.decide(request.model_copy(update={"event_id": None}))
         log.record_reward(
-            decision.event_id, 1.0, "-", on_time_since=clock[0], aggregation="earliest"
+            decision.event_id,
+            1.0,
+            "-",
+            now=clock[0],
+            on_time_since=clock[0],
+            aggregation="earliest",
         )
     clock[0] += timedelta(seconds=5)
     retrain("home-hero", log=log, store=store, registry=registry, loop=loop, now=clock[0])

@@ -48,7 +48,7 @@ def main() -> None:
         request = {"decision_point": "scale", "event_id": f"e{index}", **visit.request}
         decision = decider.decide(DecideRequest.model_validate(request))
         if coins.random() < visit.truth[visit.action_ids.index(decision.action_id)]:
-            log.record_reward(decision.event_id, 1.0, "-", on_time_since=clock[0],
+            log.record_reward(decision.event_id, 1.0, "-", now=clock[0], on_time_since=clock[0],
                               aggregation="earliest")  # fmt: skip
         clock[0] += timedelta(milliseconds=10)
     before = max_rss_mb()

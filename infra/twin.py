@@ -40,6 +40,10 @@ def rate_seconds(expression: str) -> int | None:
     return int(found.group(1)) * _UNIT_SECONDS[found.group(2).rstrip("s")]
 
 
+class _Server(ThreadingHTTPServer):
+    request_queue_size = 128  # a normal listen backlog: clients arriving together wait
+
+
 class Twin:
     def __init__(self, port: int, overrides: dict[str, str], quiet: bool = False) -> None:
         self.port = port
@@ -68,7 +72,7 @@ class Twin:
             os.environ.pop(name, None)
 
     def serve_forever(self) -> None:
-        server = ThreadingHTTPServer(("127.0.0.1", self.port), self._handler_class())
+        server = _Server(("127.0.0.1", self.port), self._handler_class())
         self._start_timers()
         self.log(f"local twin on http://127.0.0.1:{self.port} (AWS: moto on :{self._aws_port})")
         self.log(f"  API docs: http://127.0.0.1:{self.port}/docs (OpenAPI: /openapi.json)")

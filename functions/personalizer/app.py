@@ -9,7 +9,7 @@ from typing import Annotated
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.event_handler import Response
-from aws_lambda_powertools.event_handler.openapi.params import Path
+from aws_lambda_powertools.event_handler.openapi.params import Header, Path
 from aws_lambda_powertools.event_handler.openapi.types import (
     OpenAPIResponse,
     OpenAPIResponseContentModel,
@@ -75,8 +75,22 @@ def rank(request: PersonalizerRankRequest) -> Response[PersonalizerRankResponse]
     responses={204: {"description": "Rewarded", "content": {}}, **_REFUSED, **_UNKNOWN},
 )
 @tracer.capture_method
-def reward(event_id: EventIdPath, body: PersonalizerRewardRequest) -> Response[None]:
-    recorded = personalizer.reward(log, event_id, body, loop, datetime.now(UTC))
+def reward(
+    event_id: EventIdPath,
+    body: PersonalizerRewardRequest,
+    request_id: Annotated[
+        str | None,
+        Header(
+            alias="x-ms-client-request-id",
+            max_length=100,
+            description="A delivery of the same reward again (the Azure SDKs keep this id "
+            "across their retries) counts once.",
+        ),
+    ] = None,
+) -> Response[None]:
+    recorded = personalizer.reward(
+        log, event_id, body, loop, datetime.now(UTC), delivery_id=request_id
+    )
     metrics.add_metric(name=f"Reward_{recorded.status}", unit=MetricUnit.Count, value=1)
     return Response(status_code=204)
 

@@ -6,7 +6,7 @@ import hashlib
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 from decider.enrichment import enrich
 from decider.errors import InvalidRequest
@@ -43,10 +43,15 @@ class Decider:
     loop: LoopSettings
     now: Callable[[], datetime] = utc_now
     new_event_id: Callable[[], str] = field(default=new_event_id)
+    # Each decision point's settings in force, kept until its own settings change.
+    _loops: dict[str, tuple[DecisionPointSettings, LoopSettings]] = field(default_factory=dict)
 
-    def _retention(self, settings: DecisionPointSettings) -> timedelta:
-        days = settings.retention_days
-        return timedelta(days=days) if days is not None else self.loop.retention
+    def _loop(self, decision_point: str, settings: DecisionPointSettings) -> LoopSettings:
+        cached = self._loops.get(decision_point)
+        if cached is None or cached[0] is not settings:
+            cached = (settings, self.loop.for_decision_point(settings))
+            self._loops[decision_point] = cached
+        return cached[1]
 
     def decide(self, request: DecideRequest) -> DecideResponse:
         now = self.now()
@@ -61,12 +66,9 @@ class Decider:
                 f"decision point {request.decision_point!r} takes at most {limit} actions",
                 field="actions",
             )
-        settings = served.settings  # the decision point's own, else the stack's below
-        share = (
-            self.loop.holdout_share if settings.holdout_share is None else settings.holdout_share
-        )
-        holdout = in_holdout(request, event_id, share)
-        mode = settings.learning_mode or self.loop.learning_mode
+        loop = self._loop(request.decision_point, served.settings)
+        holdout = in_holdout(request, event_id, loop.holdout_share)
+        mode = loop.learning_mode
         learns = request.consent and mode != "logging_only" and not holdout
         baseline = request.baseline_index(actions)
         version, top, pmf = None, None, None
@@ -94,11 +96,14 @@ class Decider:
                 model_version=version,
                 learnable=learns,
                 activated=not request.defer_activation,
-                expires_at=int((now + self._retention(settings)).timestamp()),
+                expires_at=int((now + loop.retention).timestamp()),
                 holdout=holdout,
                 baseline_index=baseline,
                 mode=mode,
                 model_top=top,
+                reward_until=now + loop.reward_wait,
+                aggregation=loop.aggregation,
+                reward_range=loop.reward_range,
             )
         )
         ranking = sorted(

@@ -30,6 +30,10 @@ class InvalidRequest(DeciderError):
     pass
 
 
+class RewardOutOfRange(DeciderError):
+    code = "reward_out_of_range"
+
+
 class UnknownEvent(DeciderError):
     status = 404
     code = "unknown_event"

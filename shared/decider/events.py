@@ -24,6 +24,7 @@ def record_reward(
         event_id,
         reward.value,
         reward.reward_id or DEFAULT_REWARD_ID,
+        now=now,
         on_time_since=now - loop.reward_wait,
         aggregation=loop.aggregation,
         activate=activate,

@@ -246,12 +246,15 @@ def reward(
     request: PersonalizerRewardRequest,
     loop: LoopSettings,
     now: datetime,
+    delivery_id: str | None = None,
     new_reward_id: Callable[[], str] = lambda: uuid.uuid4().hex,
 ) -> schemas.RewardResponse:
     """A Personalizer reward: every call counts under ``sum`` (as there), ``average`` and
-    ``max``; and, as there, a reward activates a deferred decision."""
-    # Personalizer has no reward ids. Under earliest a repeat changes nothing either way.
-    reward_id = new_reward_id() if loop.aggregation != "earliest" else None
+    ``max``, except a call delivered again (the same ``delivery_id``: the client's
+    x-ms-client-request-id, which the Azure SDKs keep across their retries); and, as there,
+    a reward activates a deferred decision."""
+    # Personalizer has no reward ids. Under earliest a second one changes nothing either way.
+    reward_id = f"personalizer:{delivery_id}" if delivery_id else new_reward_id()
     body = schemas.RewardRequest(value=request.value, reward_id=reward_id)
     # One conditional write stores the reward and activates: a retried call cannot leave one
     # without the other.

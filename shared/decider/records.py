@@ -10,11 +10,10 @@ from datetime import UTC, datetime, timedelta
 from typing import Literal, Protocol
 
 from decider.featurize import DecisionFeatures
-from decider.schemas import DecisionPointSettings, LearningMode, SettingsChange
+from decider.schemas import Aggregation, DecisionPointSettings, LearningMode, SettingsChange
 
 RewardStatus = Literal["recorded", "duplicate", "late"]
 ActivateStatus = Literal["activated", "already_active"]
-Aggregation = Literal["earliest", "sum", "average", "max"]
 
 
 @dataclass
@@ -85,6 +84,11 @@ class DecisionRecord:
     baseline_index: int = 0  # the action the shop would have shown without the bandit
     mode: LearningMode = "online"  # the decision point's learning mode when it decided
     model_top: int | None = None  # the model's best action then (None: no model was asked)
+    # The decision point's reward settings when it decided (None: the stack's): rewards
+    # after reward_until are late; values outside reward_range are refused.
+    reward_until: datetime | None = None
+    aggregation: Aggregation | None = None
+    reward_range: tuple[float, float] | None = None
 
     @property
     def exploratory(self) -> bool:
@@ -147,13 +151,16 @@ class DecisionLog(Protocol):
         value: float,
         reward_id: str,
         *,
+        now: datetime,
         on_time_since: datetime,
         aggregation: Aggregation,
         activate: bool = False,
     ) -> RewardStatus:
-        """Store a reward; it is learned only when the decision was made at or after
-        ``on_time_since``. With ``activate``, the same write activates the decision.
-        Raises UnknownEvent."""
+        """Store a reward under the decision's own reward settings (``reward_until``,
+        ``aggregation``, ``reward_range``), or for one logged without them the stack's: it is
+        learned only when the decision was made at or after ``on_time_since``, aggregated
+        as ``aggregation`` says. With ``activate``, the same write activates the decision.
+        Raises UnknownEvent, and RewardOutOfRange for a value outside the decision's range."""
 
     def activate(self, event_id: str) -> ActivateStatus:
         """Mark a deferred decision as shown. Raises UnknownEvent."""

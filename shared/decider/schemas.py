@@ -19,6 +19,7 @@ from pydantic import (
     ValidationInfo,
     WithJsonSchema,
     field_validator,
+    model_validator,
 )
 
 MAX_ACTIONS = 200  # the most any decision point may allow; each allows 50 unless set higher
@@ -114,6 +115,7 @@ RewardValue = Annotated[
     Field(strict=True, allow_inf_nan=False, ge=-1e6, le=1e6),
     AfterValidator(storable_reward),
 ]
+Aggregation = Literal["earliest", "sum", "average", "max"]
 # The logged probability of the chosen action: what off-policy learning divides by.
 Probability = Annotated[float, Field(strict=True, allow_inf_nan=False, gt=0, le=1)]
 Season = Literal["spring", "summer", "autumn", "winter"]
@@ -332,6 +334,20 @@ def _number(value: float) -> str:
 
 
 LearningMode = Literal["online", "apprentice", "logging_only"]
+RangeEnd = Annotated[float, Field(strict=True, allow_inf_nan=False, ge=-1e6, le=1e6)]
+
+
+class RewardRange(Strict):
+    """The rewards a decision point takes; a reward outside is refused with a 400."""
+
+    low: RangeEnd
+    high: RangeEnd
+
+    @model_validator(mode="after")
+    def _ordered(self) -> RewardRange:
+        if self.low >= self.high:
+            raise ValueError("low must be below high")
+        return self
 
 
 class GraduateWhen(Strict):
@@ -367,6 +383,22 @@ class DecisionPointSettings(Strict):
     )
     default_reward: Annotated[float, Field(strict=True, ge=-1e6, le=1e6)] | None = Field(
         default=None, description="What a decision that got no reward in time is learned as."
+    )
+    reward_wait_seconds: Annotated[int, Field(strict=True, ge=1, le=30 * 86400)] | None = Field(
+        default=None,
+        description="How long after a decision its rewards are learned; a later one is late "
+        "(stored, not learned). For decisions made after the change.",
+    )
+    reward_aggregation: Aggregation | None = Field(
+        default=None,
+        description="With several rewards for one decision (distinct reward_ids): learn the "
+        "earliest, their sum, their average or the largest. For decisions made after the "
+        "change.",
+    )
+    reward_range: RewardRange | None = Field(
+        default=None,
+        description="The rewards it takes: one outside is refused with a 400 (the stack's "
+        "range is -1e6 to 1e6). For decisions made after the change.",
     )
     retention_days: Annotated[int, Field(strict=True, ge=1, le=3650)] | None = Field(
         default=None, description="How long decisions are kept (DynamoDB TTL)."
@@ -417,6 +449,9 @@ class EffectiveSettings(BaseModel):
 
     exploration: SquareCB | EpsilonGreedy | StackExploration
     default_reward: float
+    reward_wait_seconds: int
+    reward_aggregation: Aggregation
+    reward_range: RewardRange
     retention_days: int
     promotion_rule: Literal["always", "if_not_worse"]
     promotion_tolerance: float

@@ -9,13 +9,14 @@ from pydantic import AfterValidator, BaseModel, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from decider.policy import exploration_args
-from decider.records import Aggregation
 from decider.schemas import (
+    Aggregation,
     DecisionPointId,
     DecisionPointSettings,
     EffectiveSettings,
     EpsilonGreedy,
     LearningMode,
+    RewardRange,
     SquareCB,
     StackExploration,
 )
@@ -30,6 +31,7 @@ class LoopSettings(BaseModel):
     reward_wait: timedelta
     default_reward: float = 0.0
     aggregation: Aggregation = "earliest"
+    reward_range: tuple[float, float] = (-1e6, 1e6)
     exploration: list[str] = Field(default_factory=lambda: list(DEFAULT_EXPLORATION))
     retention: timedelta = timedelta(days=30)
     # How retrain learns, chosen by the learning benchmark (docs/benchmarks.md), not settable
@@ -55,6 +57,12 @@ class LoopSettings(BaseModel):
             changed["exploration"] = settings.exploration.vw_args()
         if settings.default_reward is not None:
             changed["default_reward"] = settings.default_reward
+        if settings.reward_wait_seconds is not None:
+            changed["reward_wait"] = timedelta(seconds=settings.reward_wait_seconds)
+        if settings.reward_aggregation is not None:
+            changed["aggregation"] = settings.reward_aggregation
+        if settings.reward_range is not None:
+            changed["reward_range"] = (settings.reward_range.low, settings.reward_range.high)
         if settings.retention_days is not None:
             changed["retention"] = timedelta(days=settings.retention_days)
         if settings.promotion_rule is not None:
@@ -73,6 +81,9 @@ class LoopSettings(BaseModel):
         return EffectiveSettings(
             exploration=settings.exploration or exploration_of(loop.exploration),
             default_reward=loop.default_reward,
+            reward_wait_seconds=int(loop.reward_wait.total_seconds()),
+            reward_aggregation=loop.aggregation,
+            reward_range=RewardRange(low=loop.reward_range[0], high=loop.reward_range[1]),
             retention_days=loop.retention.days,
             promotion_rule=loop.promotion_rule,
             promotion_tolerance=loop.promotion_tolerance,

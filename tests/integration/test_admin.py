@@ -17,6 +17,9 @@ DP = "/decision-points/home-hero"
 STACK_DEFAULTS = {
     "exploration": {"algorithm": "squarecb", "gamma_scale": 50.0, "gamma_exponent": 0.5},
     "default_reward": 0.0,
+    "reward_wait_seconds": 600,
+    "reward_aggregation": "earliest",
+    "reward_range": {"low": -1e6, "high": 1e6},
     "retention_days": 30,
     "promotion_rule": "always",
     "promotion_tolerance": 0.0,
@@ -60,6 +63,9 @@ def test_a_decision_point_seen_by_decide_has_the_stacks_defaults(stack: LocalSta
     assert shown["settings"] == {
         "exploration": None,
         "default_reward": None,
+        "reward_wait_seconds": None,
+        "reward_aggregation": None,
+        "reward_range": None,
         "retention_days": None,
         "promotion_rule": None,
         "promotion_tolerance": None,
@@ -369,3 +375,30 @@ def test_an_apprentice_without_graduate_when_stays_one(
         assert (report["status"], report["graduated"]) == ("trained", False)
     assert report["evaluation"]["apprentice"]["agreement"] == 1.0
     assert stack.http("GET", DP).json()["effective"]["learning_mode"] == "apprentice"
+
+
+def test_a_decision_points_own_reward_wait_makes_rewards_late_and_settles_retrain(
+    timed_stack: LocalStack, clock: time_machine.Traveller
+) -> None:
+    stack = timed_stack
+    assert put(stack, {"reward_wait_seconds": 60}, "/decision-points/quick").status == 200
+    decisions = {}
+    for name in ("quick", "home-hero"):  # home-hero waits the stack's 600 s
+        body = {"decision_point": name, "actions": [{"id": "a0"}, {"id": "a1"}]}
+        decisions[name] = stack.post("/decide", body).json()["event_id"]
+
+    clock.shift(timedelta(seconds=120))
+    statuses = {
+        name: stack.post(f"/events/{event_id}/reward", {"value": 1.0}).json()["status"]
+        for name, event_id in decisions.items()
+    }
+
+    assert statuses == {"quick": "late", "home-hero": "recorded"}
+    # And retrain settles the quick one after its own wait, the other not yet
+    clock.shift(timedelta(seconds=5))
+    reports = {r["decision_point"]: r for r in stack.fire_schedule("RetrainFunction")["reports"]}
+    assert reports["quick"]["status"] == "trained"
+    assert (reports["home-hero"]["status"], reports["home-hero"]["decisions_seen"]) == (
+        "nothing_to_learn",
+        0,
+    )

@@ -3,6 +3,7 @@ delivered many times counting once."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 
 import boto3
@@ -57,3 +58,66 @@ def test_each_aggregation_learns_its_reward_and_a_repeat_counts_once(
     assert statuses == ["recorded", "recorded", "recorded", "duplicate"]
     assert repeats == {"duplicate"}
     assert logged_reward(stack, event_id) == pytest.approx(EXPECTED[aggregation])
+
+
+def test_each_decision_point_aggregates_as_it_is_set_beside_the_stacks(
+    stack: LocalStack,
+) -> None:
+    # Given one decision point per aggregation in one stack (the stack's: earliest)
+    for aggregation in AGGREGATIONS:
+        answer = stack.http(
+            "PUT",
+            f"/decision-points/{aggregation}-hero",
+            json.dumps({"reward_aggregation": aggregation}),
+            {"content-type": "application/json"},
+        )
+        assert answer.status == 200, answer.body
+    for aggregation in AGGREGATIONS:
+        body = {"decision_point": f"{aggregation}-hero", "actions": [{"id": "a"}]}
+        event_id = stack.post("/decide", body).json()["event_id"]
+        # When its rewards arrive, the last a second delivery of the first
+        for reward_id, value in REWARDS:
+            stack.post(f"/events/{event_id}/reward", {"value": value, "reward_id": reward_id})
+        # Then each learns its own aggregate
+        assert logged_reward(stack, event_id) == pytest.approx(EXPECTED[aggregation])
+
+
+def test_a_reward_outside_the_decision_points_range_is_refused_on_both_routes(
+    stack: LocalStack,
+) -> None:
+    # Given a decision point whose rewards are order margins from -50 to 500
+    for name, low, high in (("margin-hero", -50, 500), ("personalizer", 0, 0.5)):
+        answer = stack.http(
+            "PUT", f"/decision-points/{name}",
+            json.dumps({"reward_range": {"low": low, "high": high}}),
+            {"content-type": "application/json"},
+        )  # fmt: skip
+        assert answer.status == 200, answer.body
+    body = {"decision_point": "margin-hero", "actions": [{"id": "a"}, {"id": "b"}]}
+    event_id = stack.post("/decide", body).json()["event_id"]
+
+    # Then a reward outside it is a 400 naming the field, and nothing is stored
+    refused = stack.post(f"/events/{event_id}/reward", {"value": 1e6})
+    assert refused.status == 400, refused.body
+    assert refused.json()["error"]["code"] == "reward_out_of_range"
+    assert refused.json()["error"]["field"] == "value"
+    assert stack.post(f"/events/{event_id}/reward", {"value": 120.5}).json()["status"] == (
+        "recorded"
+    )
+    assert logged_reward(stack, event_id) == 120.5
+    # And the range must be a range
+    bad = stack.http(
+        "PUT", "/decision-points/margin-hero",
+        json.dumps({"reward_range": {"low": 5, "high": 5}}), {"content-type": "application/json"},
+    )  # fmt: skip
+    assert bad.status == 400
+    # And Personalizer's route refuses in Personalizer's shape, on its decision point's range
+    rank = {"contextFeatures": [{"a": 1}], "actions": [{"id": "x", "features": [{"b": 1}]},
+            {"id": "y", "features": [{"b": 2}]}], "eventId": "p-1"}  # fmt: skip
+    assert stack.post("/personalizer/v1.0/rank", rank).status == 201
+    over = stack.post("/personalizer/v1.0/events/p-1/reward", {"value": 0.8})
+    assert over.status == 400, over.body
+    assert over.json()["error"]["code"] == "BadRequest"
+    assert over.json()["error"]["innerError"]["code"] == "reward_out_of_range"
+    assert stack.post("/personalizer/v1.0/events/p-1/reward", {"value": 0.5}).status == 204
+    assert logged_reward(stack, "p-1") == 0.5

@@ -12,7 +12,7 @@ from typing import Any
 
 import boto3
 import pytest
-from decider.errors import DuplicateEvent, UnknownEvent, UnknownVersion
+from decider.errors import DuplicateEvent, RewardOutOfRange, UnknownEvent, UnknownVersion
 from decider.featurize import DecisionFeatures, Label
 from decider.policy import Policy
 from decider.records import (
@@ -37,6 +37,7 @@ from moto import mock_aws
 from infra.stack import LocalStack
 
 T0 = datetime(2026, 11, 22, 10, 0, tzinfo=UTC)
+WAIT = timedelta(seconds=600)  # the stack's reward wait, in these tests
 DP = "home-hero"
 
 
@@ -178,7 +179,7 @@ def reward(
     aggregation: Any = "earliest",
 ) -> str:
     return stores.log.record_reward(
-        event_id, value, reward_id, on_time_since=since, aggregation=aggregation
+        event_id, value, reward_id, now=since + WAIT, on_time_since=since, aggregation=aggregation
     )
 
 
@@ -262,6 +263,36 @@ def test_max_aggregation_keeps_the_largest_and_counts_each_reward_once(stores: S
 
 
 # --- decision log: activation --------------------------------------------------------------------
+
+
+def test_a_decisions_own_reward_settings_win_over_the_stacks(stores: Stores) -> None:
+    # Given decisions logged with their decision point's own settings
+    own = dataclasses.replace(
+        record("own"), reward_until=T0 + timedelta(seconds=60), aggregation="sum",
+        reward_range=(0.0, 10.0),
+    )  # fmt: skip
+    stores.log.put(own)
+    stores.log.put(dataclasses.replace(record("long"), reward_until=T0 + timedelta(days=2)))
+
+    def send(event_id: str, value: float, reward_id: str, after: timedelta) -> str:
+        # The stack would say: earliest, any value, on time until T0 + WAIT
+        return stores.log.record_reward(
+            event_id, value, reward_id, now=T0 + after, on_time_since=T0 + after - WAIT,
+            aggregation="earliest",
+        )  # fmt: skip
+
+    # Then its aggregation counts, whatever the stack's
+    assert send("own", 2.0, "a", timedelta(seconds=10)) == "recorded"
+    assert send("own", 3.0, "b", timedelta(seconds=20)) == "recorded"
+    assert stored(stores, "own").reward == 5.0
+    # And a value outside its range is refused, and changes nothing
+    with pytest.raises(RewardOutOfRange) as refused:
+        send("own", 11.0, "c", timedelta(seconds=30))
+    assert refused.value.field == "value" and stored(stores, "own").reward == 5.0
+    # And its deadline, not the stack's wait, makes a reward late
+    assert send("own", 1.0, "d", timedelta(seconds=61)) == "late"
+    assert send("long", 1.0, "e", timedelta(days=1)) == "recorded"
+    assert stored(stores, "own") == own.__class__(**{**own.__dict__, "reward": 5.0})
 
 
 def test_a_deferred_decision_is_activated_once(stores: Stores) -> None:

@@ -53,9 +53,9 @@ def rank_request(**changes: Any) -> PersonalizerRankRequest:
     return PersonalizerRankRequest.model_validate({**json.loads(json.dumps(RANK)), **changes})
 
 
-def decider(log: MemoryDecisionLog) -> Decider:
-    models = ModelCache(MemoryRegistry(), MemoryModelStore(), LOOP.exploration, 0)
-    return Decider(models=models, log=log, loop=LOOP, now=lambda: NOW)
+def decider(log: MemoryDecisionLog, loop: LoopSettings = LOOP) -> Decider:
+    models = ModelCache(MemoryRegistry(), MemoryModelStore(), loop.exploration, 0)
+    return Decider(models=models, log=log, loop=loop, now=lambda: NOW)
 
 
 def refused(objects: list[Any]) -> InvalidRequest:
@@ -276,20 +276,38 @@ def test_a_reward_is_recorded_and_activates_the_deferred_decision_as_personalize
     first = personalizer.reward(log, event_id, PersonalizerRewardRequest(value=0.5), LOOP, NOW)
     again = personalizer.reward(log, event_id, PersonalizerRewardRequest(value=1.0), LOOP, NOW)
 
-    assert (first.status, again.status) == ("recorded", "duplicate")
+    # Under earliest, the first reward is learned; a second one changes nothing
+    assert (first.status, again.status) == ("recorded", "recorded")
     assert log.records[event_id].reward == 0.5
     assert log.records[event_id].activated is True
 
 
+def test_a_personalizer_reward_delivered_again_counts_once() -> None:
+    log = MemoryDecisionLog()
+    personalizer.rank(decider(log, LOOP.model_copy(update={"aggregation": "sum"})),
+                      rank_request(), DP)  # fmt: skip
+    event_id, reward = RANK["eventId"], PersonalizerRewardRequest(value=0.5)
+
+    statuses = [
+        personalizer.reward(log, event_id, reward, LOOP, NOW, delivery_id="request-1").status
+        for _ in range(3)
+    ]
+
+    assert statuses == ["recorded", "duplicate", "duplicate"]
+    assert log.records[event_id].reward == 0.5
+
+
 def test_under_sum_every_personalizer_reward_counts() -> None:
     log = MemoryDecisionLog()
-    personalizer.rank(decider(log), rank_request(), DP)
     summing = LOOP.model_copy(update={"aggregation": "sum"})
+    personalizer.rank(decider(log, summing), rank_request(), DP)
     ids = iter(["r1", "r2"])
 
     for value in (0.25, 0.5):
         reward = PersonalizerRewardRequest(value=value)
-        personalizer.reward(log, RANK["eventId"], reward, summing, NOW, lambda: next(ids))
+        personalizer.reward(
+            log, RANK["eventId"], reward, LOOP, NOW, new_reward_id=lambda: next(ids)
+        )
 
     assert log.records[RANK["eventId"]].reward == 0.75
 

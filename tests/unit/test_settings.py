@@ -74,6 +74,9 @@ def test_a_decision_points_own_settings_take_the_place_of_the_stacks() -> None:
     assert STACK.effective(own).model_dump() == {
         "exploration": {"algorithm": "epsilon_greedy", "epsilon": 0.1},
         "default_reward": -0.5,
+        "reward_wait_seconds": int(STACK.reward_wait.total_seconds()),
+        "reward_aggregation": "earliest",
+        "reward_range": {"low": -1e6, "high": 1e6},
         "retention_days": 7,
         "promotion_rule": "always",
         "promotion_tolerance": 0.0,

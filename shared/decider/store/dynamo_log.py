@@ -8,7 +8,7 @@ from collections.abc import Collection, Iterator
 from datetime import datetime
 from typing import Any, cast
 
-from decider.errors import DuplicateEvent, UnknownEvent
+from decider.errors import DuplicateEvent, RewardOutOfRange, UnknownEvent
 from decider.featurize import DecisionFeatures
 from decider.records import (
     ActivateStatus,
@@ -32,6 +32,15 @@ _REWARD_UPDATE = {
     "max": "SET reward = :value{activate} ADD reward_ids :reward_ids",
 }
 _LARGER = " AND (attribute_not_exists(reward) OR reward < :value)"
+_REWARD_CONDITION = (
+    "attribute_exists(event_id) AND NOT contains(reward_ids, :reward_id)"
+    # On time by the decision's own deadline, else by the stack's reward wait
+    " AND ((attribute_exists(reward_until) AND reward_until >= :now)"
+    " OR (attribute_not_exists(reward_until) AND decided_at >= :since))"
+    " AND (attribute_not_exists(reward_low) OR (reward_low <= :value AND reward_high >= :value))"
+)
+_STACK_AGGREGATION = " AND (attribute_not_exists(aggregation) OR aggregation = :aggregation)"
+_OWN_AGGREGATION = " AND aggregation = :aggregation"
 
 
 class DynamoDecisionLog(AwsStore):
@@ -60,6 +69,7 @@ class DynamoDecisionLog(AwsStore):
         value: float,
         reward_id: str,
         *,
+        now: datetime,
         on_time_since: datetime,
         aggregation: Aggregation,
         activate: bool = False,
@@ -69,35 +79,55 @@ class DynamoDecisionLog(AwsStore):
             ":reward_ids": {"SS": [reward_id]},
             ":reward_id": {"S": reward_id},
         }
-        try:
-            self.client.update_item(
-                TableName=self._table,
-                Key={"event_id": {"S": event_id}},
-                UpdateExpression=_REWARD_UPDATE[aggregation].format(
-                    activate=", activated = :yes" if activate else "",
-                    activate_set=" SET activated = :yes" if activate else "",
-                ),
-                ConditionExpression="attribute_exists(event_id) AND "
-                "NOT contains(reward_ids, :reward_id) AND decided_at >= :since"
-                + (_LARGER if aggregation == "max" else ""),
-                ExpressionAttributeValues={
-                    **values,
-                    ":since": {"S": iso(on_time_since)},
-                    **({":yes": {"BOOL": True}} if activate else {}),
-                    **({":one": {"N": "1"}} if aggregation == "average" else {}),
-                },
-                ReturnValuesOnConditionCheckFailure="ALL_OLD",
-            )
-            return "recorded"
-        except self.client.exceptions.ConditionalCheckFailedException as failure:
-            old = failure.response.get("Item")
-        if old is None:
-            raise UnknownEvent(f"no decision with event id {event_id!r}")
-        if reward_id in old.get("reward_ids", {}).get("SS", []):
-            return "duplicate"
-        if old["decided_at"]["S"] < iso(on_time_since):
-            return self._record_late(event_id, values)
-        return self._record_id(event_id, values, activate)  # max, and not larger
+        # The decision's own settings decide (its decision point's when it was made); one
+        # logged without them takes the stack's. The write assumes the stack's aggregation
+        # and, if the decision has another, is made again under it.
+        stack_aggregation, assumed = aggregation, aggregation
+        for _ in range(2):
+            try:
+                self.client.update_item(
+                    TableName=self._table,
+                    Key={"event_id": {"S": event_id}},
+                    UpdateExpression=_REWARD_UPDATE[assumed].format(
+                        activate=", activated = :yes" if activate else "",
+                        activate_set=" SET activated = :yes" if activate else "",
+                    ),
+                    ConditionExpression=_REWARD_CONDITION
+                    + (_STACK_AGGREGATION if assumed == stack_aggregation else _OWN_AGGREGATION)
+                    + (_LARGER if assumed == "max" else ""),
+                    ExpressionAttributeValues={
+                        **values,
+                        ":now": {"S": iso(now)},
+                        ":since": {"S": iso(on_time_since)},
+                        ":aggregation": {"S": assumed},
+                        **({":yes": {"BOOL": True}} if activate else {}),
+                        **({":one": {"N": "1"}} if assumed == "average" else {}),
+                    },
+                    ReturnValuesOnConditionCheckFailure="ALL_OLD",
+                )
+                return "recorded"
+            except self.client.exceptions.ConditionalCheckFailedException as failure:
+                old = failure.response.get("Item")
+            if old is None:
+                raise UnknownEvent(f"no decision with event id {event_id!r}")
+            if "reward_low" in old:
+                low, high = float(old["reward_low"]["N"]), float(old["reward_high"]["N"])
+                if not low <= value <= high:
+                    raise RewardOutOfRange(
+                        f"{value!r} is outside this decision point's reward range, "
+                        f"{low:g} to {high:g}",
+                        field="value",
+                    )
+            if reward_id in old.get("reward_ids", {}).get("SS", []):
+                return "duplicate"
+            deadline = old["reward_until"]["S"] if "reward_until" in old else None
+            if (deadline or old["decided_at"]["S"]) < iso(now if deadline else on_time_since):
+                return self._record_late(event_id, values)
+            own = old["aggregation"]["S"] if "aggregation" in old else stack_aggregation
+            if own == assumed:
+                return self._record_id(event_id, values, activate)  # max, and not larger
+            assumed = cast(Aggregation, own)
+        raise RuntimeError(f"{event_id}: the reward write did not settle")  # unreachable
 
     def _record_id(self, event_id: str, values: dict[str, Any], activate: bool) -> RewardStatus:
         try:
@@ -220,6 +250,13 @@ def _item(record: DecisionRecord) -> dict[str, Any]:
         item["mode"] = {"S": record.mode}
     if record.model_top is not None:
         item["model_top"] = {"N": str(record.model_top)}
+    if record.reward_until is not None:
+        item["reward_until"] = {"S": iso(record.reward_until)}
+    if record.aggregation is not None:
+        item["aggregation"] = {"S": record.aggregation}
+    if record.reward_range is not None:
+        item["reward_low"] = {"N": repr(record.reward_range[0])}
+        item["reward_high"] = {"N": repr(record.reward_range[1])}
     return item
 
 
@@ -246,4 +283,9 @@ def _record(item: dict[str, Any]) -> DecisionRecord:
         baseline_index=int(item["baseline"]["N"]) if "baseline" in item else 0,
         mode=cast(LearningMode, item["mode"]["S"]) if "mode" in item else "online",
         model_top=int(item["model_top"]["N"]) if "model_top" in item else None,
+        reward_until=parse_iso(item["reward_until"]["S"]) if "reward_until" in item else None,
+        aggregation=cast(Aggregation, item["aggregation"]["S"]) if "aggregation" in item else None,
+        reward_range=(float(item["reward_low"]["N"]), float(item["reward_high"]["N"]))
+        if "reward_low" in item
+        else None,
     )

@@ -7,7 +7,7 @@ import itertools
 from collections.abc import Collection, Iterator
 from datetime import datetime
 
-from decider.errors import DuplicateEvent, UnknownEvent, UnknownVersion
+from decider.errors import DuplicateEvent, RewardOutOfRange, UnknownEvent, UnknownVersion
 from decider.records import (
     ActivateStatus,
     Aggregation,
@@ -40,6 +40,7 @@ class MemoryDecisionLog:
         value: float,
         reward_id: str,
         *,
+        now: datetime,
         on_time_since: datetime,
         aggregation: Aggregation,
         activate: bool = False,
@@ -47,13 +48,26 @@ class MemoryDecisionLog:
         record = self.records.get(event_id)
         if record is None:
             raise UnknownEvent(f"no decision with event id {event_id!r}")
+        if record.reward_range is not None:
+            low, high = record.reward_range
+            if not low <= value <= high:
+                raise RewardOutOfRange(
+                    f"{value!r} is outside this decision point's reward range, {low:g} to {high:g}",
+                    field="value",
+                )
         seen = self.reward_ids.setdefault(event_id, set())
         late = self.late_rewards.setdefault(event_id, {})
         if reward_id in seen or reward_id in late:
             return "duplicate"
-        if record.decided_at < on_time_since:
+        on_time = (
+            now <= record.reward_until
+            if record.reward_until is not None
+            else record.decided_at >= on_time_since
+        )
+        if not on_time:
             late[reward_id] = value
             return "late"
+        aggregation = record.aggregation or aggregation
         seen.add(reward_id)
         imported = [] if record.reward is None else [record.reward]  # from a history import
         values = self.reward_values.setdefault(event_id, imported)
