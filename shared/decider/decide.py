@@ -70,7 +70,7 @@ class Decider:
         holdout = in_holdout(request, event_id, loop.holdout_share)
         mode = loop.learning_mode
         learns = request.consent and mode != "logging_only" and not holdout
-        baseline = request.baseline_index(actions)
+        baseline = request.baseline_index(actions, served.settings.baseline_action)
         version, top, pmf = None, None, None
         if learns and served.policy is not None:
             pmf = served.policy.pmf(features)

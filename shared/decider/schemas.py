@@ -208,9 +208,9 @@ class DecideRequest(Strict):
     defer_activation: StrictBool = False
     baseline: ActionId | None = Field(
         default=None,
-        description="The action the shop would show without the bandit (default: the first "
-        "allowed one): served to holdout traffic, without consent, and in the apprentice and "
-        "logging_only modes.",
+        description="The action the shop would show without the bandit (default: the decision "
+        "point's baseline_action if allowed, else the first allowed one): served to holdout "
+        "traffic, without consent, and in the apprentice and logging_only modes.",
     )
     explain: StrictBool = Field(
         default=False, description="Per-decision explanations are not built yet: true is a 400."
@@ -255,11 +255,11 @@ class DecideRequest(Strict):
         excluded = set(self.excluded_actions)
         return [action for action in self.actions if action.id not in excluded]
 
-    def baseline_index(self, actions: list[Action]) -> int:
-        """Where the baseline action is among ``actions`` (the allowed ones)."""
-        if self.baseline is None:
-            return 0
-        return next(i for i, action in enumerate(actions) if action.id == self.baseline)
+    def baseline_index(self, actions: list[Action], default: str | None = None) -> int:
+        """Where the baseline action is among ``actions`` (the allowed ones): the one the
+        request names, else ``default`` if allowed (the decision point's), else the first."""
+        wanted = self.baseline if self.baseline is not None else default
+        return next((i for i, action in enumerate(actions) if action.id == wanted), 0)
 
 
 class RankedAction(BaseModel):
@@ -419,6 +419,12 @@ class DecisionPointSettings(Strict):
         "logged beside it to measure how often it agrees. logging_only: every decision gets the "
         "baseline action and is logged; nothing is learned.",
     )
+    baseline_action: ActionId | None = Field(
+        default=None,
+        description="The baseline (what the shop would show without the bandit) of a request "
+        "that names none, when it is among the request's allowed actions; else the first "
+        "allowed action.",
+    )
     graduate_when: GraduateWhen | None = Field(
         default=None,
         description="In apprentice mode: when retrain switches the decision point to online "
@@ -456,6 +462,7 @@ class EffectiveSettings(BaseModel):
     promotion_rule: Literal["always", "if_not_worse"]
     promotion_tolerance: float
     learning_mode: LearningMode
+    baseline_action: str | None
     graduate_when: GraduateWhen | None
     holdout_share: float
     max_actions: int

@@ -88,6 +88,7 @@ class LoopSettings(BaseModel):
             promotion_rule=loop.promotion_rule,
             promotion_tolerance=loop.promotion_tolerance,
             learning_mode=loop.learning_mode,
+            baseline_action=settings.baseline_action,
             graduate_when=settings.graduate_when,
             holdout_share=loop.holdout_share,
             max_actions=settings.max_actions,

@@ -24,6 +24,7 @@ STACK_DEFAULTS = {
     "promotion_rule": "always",
     "promotion_tolerance": 0.0,
     "learning_mode": "online",
+    "baseline_action": None,
     "graduate_when": None,
     "holdout_share": 0.0,
     "max_actions": 50,
@@ -70,6 +71,7 @@ def test_a_decision_point_seen_by_decide_has_the_stacks_defaults(stack: LocalSta
         "promotion_rule": None,
         "promotion_tolerance": None,
         "learning_mode": None,
+        "baseline_action": None,
         "graduate_when": None,
         "holdout_share": None,
         "max_actions": 50,
@@ -272,6 +274,20 @@ def test_logging_only_serves_the_baseline_and_retrain_learns_nothing(
     assert (report["status"], report["decisions_learned"]) == ("nothing_to_learn", 0)
 
 
+def test_a_decision_points_baseline_action_is_the_baseline_of_requests_that_name_none(
+    stack: LocalStack,
+) -> None:
+    assert put(stack, {"learning_mode": "logging_only", "baseline_action": "a2"}).status == 200
+    body: dict[str, Any] = {
+        "decision_point": "home-hero",
+        "actions": [{"id": f"a{i}"} for i in range(3)],
+    }
+    assert stack.post("/decide", body).json()["action_id"] == "a2"
+    # A request's own baseline wins; without the decision point's among the allowed, the first
+    assert stack.post("/decide", {**body, "baseline": "a1"}).json()["action_id"] == "a1"
+    assert stack.post("/decide", {**body, "excluded_actions": ["a2"]}).json()["action_id"] == "a0"
+
+
 def test_holdout_visitors_get_the_baseline_every_time(stack: LocalStack) -> None:
     assert put(stack, {"holdout_share": 0.5}).status == 200
     served: dict[str, set[tuple[str, float]]] = {}
@@ -402,3 +418,36 @@ def test_a_decision_points_own_reward_wait_makes_rewards_late_and_settles_retrai
         "nothing_to_learn",
         0,
     )
+
+
+def test_if_not_worse_keeps_a_candidate_it_cannot_show_is_not_worse_and_a_tolerance_lets_it_serve(
+    timed_stack: LocalStack, clock: time_machine.Traveller
+) -> None:
+    stack = timed_stack
+    # Given a decision point that promotes only what is not worse, with no tolerance
+    assert put(stack, {"promotion_rule": "if_not_worse", "promotion_tolerance": 0}).status == 200
+
+    def a_round(number: int) -> dict[str, Any]:
+        for visitor in range(150):
+            clock.shift(timedelta(seconds=1))
+            event_id = f"g{number}-{visitor}"
+            chosen = decide(stack, 3, event_id=event_id).json()["action_id"]
+            if chosen == "a0":  # only a0 converts
+                stack.post(f"/events/{event_id}/reward", {"value": 1.0})
+        clock.shift(REWARD_WAIT + timedelta(seconds=5))
+        return retrain_report(stack, "home-hero")
+
+    # Then the first version serves (there is nothing to be worse than)
+    assert a_round(1)["status"] == "trained"
+    # And the next candidate, whose honest interval reaches below the serving version's
+    # estimate, is kept as rejected with its reason, and version 1 keeps serving
+    second = a_round(2)
+    assert second["status"] == "rejected", second["evaluation"]
+    versions = stack.http("GET", f"{DP}/models").json()["versions"]
+    assert versions[0]["version"] == 2 and versions[0]["rejected"].startswith("if_not_worse")
+    assert decide(stack, 3).json()["model_version"] == "1"
+    # And with a tolerance as wide as the reward, the next candidate serves
+    assert put(stack, {"promotion_rule": "if_not_worse", "promotion_tolerance": 1}).status == 200
+    third = a_round(3)
+    assert (third["status"], third["model_version"]) == ("trained", "3")
+    assert decide(stack, 3).json()["model_version"] == "3"

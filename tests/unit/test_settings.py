@@ -81,6 +81,7 @@ def test_a_decision_points_own_settings_take_the_place_of_the_stacks() -> None:
         "promotion_rule": "always",
         "promotion_tolerance": 0.0,
         "learning_mode": "online",
+        "baseline_action": None,
         "graduate_when": None,
         "holdout_share": 0.0,
         "max_actions": 12,
