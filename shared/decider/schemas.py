@@ -259,6 +259,8 @@ class DecideRequest(Strict):
         """Where the baseline action is among ``actions`` (the allowed ones): the one the
         request names, else ``default`` if allowed (the decision point's), else the first."""
         wanted = self.baseline if self.baseline is not None else default
+        if wanted is None:
+            return 0
         return next((i for i, action in enumerate(actions) if action.id == wanted), 0)
 
 
