@@ -9,12 +9,12 @@ import sys
 from datetime import UTC, datetime, timedelta
 from itertools import islice
 
-from decider.decide import Decider
-from decider.model_cache import ModelCache
+from decider.learning.model_cache import ModelCache
+from decider.learning.trainer import retrain
+from decider.loop.decide import Decider
 from decider.schemas import DecideRequest
 from decider.settings import LoopSettings
 from decider.store.memory import MemoryDecisionLog, MemoryModelStore, MemoryRegistry
-from decider.trainer import retrain
 
 try:
     from infra.shops import visitors

@@ -25,8 +25,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from decider.estimators import empirical_likelihood
-from decider.policy import Policy, lineage
+from decider.learning.estimators import empirical_likelihood
+from decider.learning.policy import Policy, lineage
 from decider.records import earned
 from decider.settings import LoopSettings
 from decider.store.memory import MemoryDecisionLog, MemoryModelStore, MemoryRegistry

@@ -25,18 +25,18 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from decider import featurize
-from decider.decide import Decider
-from decider.enrichment import DISPLAY_ONLY
-from decider.events import record_reward
-from decider.featurize import DecisionFeatures, Label
-from decider.model_cache import ModelCache
-from decider.policy import Policy, sample
-from decider.records import Tally, earned
+from decider.context.enrichment import DISPLAY_ONLY
+from decider.learning import featurize
+from decider.learning.featurize import Label
+from decider.learning.model_cache import ModelCache
+from decider.learning.policy import Policy, sample
+from decider.learning.trainer import CLOCK_SKEW, retrain
+from decider.loop.decide import Decider
+from decider.loop.events import record_reward
+from decider.records import DecisionFeatures, Tally, earned
 from decider.schemas import DecideRequest, RewardRequest
 from decider.settings import LoopSettings
 from decider.store.memory import MemoryDecisionLog, MemoryModelStore, MemoryRegistry
-from decider.trainer import CLOCK_SKEW, retrain
 
 from infra.shops import BENCHMARK_SHOPS, SHOPS, SimulatedShop, Visit
 

@@ -30,8 +30,8 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+from decider.control.report import measured_lift
 from decider.records import Tally
-from decider.report import measured_lift
 from decider.store.memory import MemoryDecisionLog, MemoryModelStore, MemoryRegistry
 
 from bench.learning import DP, run, visits_of

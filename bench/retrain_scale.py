@@ -18,14 +18,14 @@ import time
 from datetime import UTC, datetime, timedelta
 
 import vowpal_wabbit_next as vw
-from decider.decide import Decider
-from decider.featurize import Label, to_vw_json
-from decider.model_cache import ModelCache
-from decider.policy import vw_args
+from decider.learning.featurize import Label, to_vw_json
+from decider.learning.model_cache import ModelCache
+from decider.learning.policy import vw_args
+from decider.learning.trainer import CLOCK_SKEW, retrain
+from decider.loop.decide import Decider
 from decider.schemas import DecideRequest
 from decider.settings import LoopSettings
 from decider.store.memory import MemoryDecisionLog, MemoryModelStore, MemoryRegistry
-from decider.trainer import CLOCK_SKEW, retrain
 
 from infra.shops import BENCHMARK_SHOPS
 

@@ -22,9 +22,9 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, TextIO
 
-from decider.api import MAX_HISTORY_BODY_BYTES
 from decider.errors import DeciderError, LineProblem
-from decider.history import parse_csv, parse_dsjson
+from decider.http.api import MAX_HISTORY_BODY_BYTES
+from decider.http.history import parse_csv, parse_dsjson
 from decider.schemas import MAX_ACTIONS, Action, DecisionPointId, HistoryImport
 from pydantic import TypeAdapter, ValidationError
 

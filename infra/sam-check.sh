@@ -101,7 +101,9 @@ with open(os.path.join(build_dir, "template.yaml")) as f:
 
 problems = []
 layer = os.path.join(build_dir, layer_id)
-for rel in ("python/decider/__init__.py", "python/vowpal_wabbit_next"):
+# The dashboard page is read when the admin function starts: it must ship with the layer.
+for rel in ("python/decider/__init__.py", "python/decider/control/dashboard.html",
+            "python/vowpal_wabbit_next"):
     if not os.path.exists(os.path.join(layer, rel)):
         problems.append(f"layer {layer_id}: missing {rel}")
 
@@ -117,6 +119,6 @@ for name in sorted(functions):
 if problems:
     print("\n".join("    FAIL " + p for p in problems), file=sys.stderr)
     sys.exit(1)
-print(f"    ok  {layer_id}/python/decider/__init__.py, {layer_id}/python/vowpal_wabbit_next")
+print(f"    ok  {layer_id}/python/decider/__init__.py, control/dashboard.html, vowpal_wabbit_next")
 PY
 log "sam-check: OK (validate --lint clean, build complete)"

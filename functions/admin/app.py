@@ -10,8 +10,10 @@ from aws_lambda_powertools.event_handler.openapi.params import Path, Query
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from decider import admin, dashboard, history, report
-from decider.api import MAX_HISTORY_BODY_BYTES, http_api, responses
+from decider import on_aws
+from decider.control import admin, dashboard, report
+from decider.http import history
+from decider.http.api import MAX_HISTORY_BODY_BYTES, http_api, responses
 from decider.schemas import (
     DecisionPoint,
     DecisionPointReport,
@@ -21,7 +23,6 @@ from decider.schemas import (
     ModelHistory,
 )
 from decider.settings import AdminSettings
-from decider.store import on_aws
 from decider.store.dynamo_registry import DynamoRegistry
 
 logger = Logger()

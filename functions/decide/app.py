@@ -4,10 +4,10 @@ from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from decider.api import http_api, responses
+from decider import on_aws
+from decider.http.api import http_api, responses
 from decider.schemas import DecideRequest, DecideResponse
 from decider.settings import DecideSettings
-from decider.store import on_aws
 
 logger = Logger()
 metrics = Metrics()

@@ -3,9 +3,9 @@
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from decider.export import export_all
+from decider import on_aws
+from decider.control.export import export_all
 from decider.settings import ExportSettings
-from decider.store import on_aws
 from decider.store.dynamo_registry import DynamoRegistry
 from decider.store.s3_exports import S3ExportStore
 

@@ -18,16 +18,17 @@ from aws_lambda_powertools.event_handler.openapi.types import (
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from decider import events, personalizer
-from decider.api import http_api, personalizer_error
-from decider.personalizer import (
+from decider import on_aws
+from decider.http import personalizer
+from decider.http.api import http_api, personalizer_error
+from decider.http.personalizer import (
     PersonalizerErrorResponse,
     PersonalizerRankRequest,
     PersonalizerRankResponse,
     PersonalizerRewardRequest,
 )
+from decider.loop import events
 from decider.settings import PersonalizerSettings
-from decider.store import on_aws
 
 logger = Logger()
 metrics = Metrics()

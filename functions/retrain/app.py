@@ -5,11 +5,11 @@ from datetime import UTC, datetime
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
+from decider import on_aws
+from decider.learning.trainer import retrain_all
 from decider.settings import RetrainSettings
-from decider.store import on_aws
 from decider.store.dynamo_registry import DynamoRegistry
 from decider.store.s3_models import S3ModelStore
-from decider.trainer import retrain_all
 
 logger = Logger()
 metrics = Metrics()

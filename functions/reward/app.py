@@ -8,11 +8,11 @@ from aws_lambda_powertools.event_handler.openapi.params import Path
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from decider import events
-from decider.api import http_api, responses
+from decider import on_aws
+from decider.http.api import http_api, responses
+from decider.loop import events
 from decider.schemas import ActivateResponse, RewardRequest, RewardResponse
 from decider.settings import RewardSettings
-from decider.store import on_aws
 
 logger = Logger()
 metrics = Metrics()

@@ -7,13 +7,44 @@ import math
 from collections.abc import Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Literal, Protocol
+from typing import Any, Literal, Protocol
 
-from decider.featurize import DecisionFeatures
 from decider.schemas import Aggregation, DecisionPointSettings, LearningMode, SettingsChange
 
 RewardStatus = Literal["recorded", "duplicate", "late"]
 ActivateStatus = Literal["activated", "already_active"]
+
+
+@dataclass(frozen=True)
+class DecisionFeatures:
+    """Everything the model sees of one decision; logged as is and replayed by retrain."""
+
+    context: dict[str, Any]
+    custom: dict[str, Any]
+    profile: dict[str, Any]
+    actions: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+
+    def to_json(self) -> str:
+        return json.dumps(
+            {
+                "context": self.context,
+                "custom": self.custom,
+                "profile": self.profile,
+                "actions": [[i, f] for i, f in self.actions],
+            },
+            separators=(",", ":"),
+            ensure_ascii=False,
+        )
+
+    @classmethod
+    def from_json(cls, text: str) -> DecisionFeatures:
+        data = json.loads(text)
+        return cls(
+            context=data["context"],
+            custom=data["custom"],
+            profile=data["profile"],
+            actions=[(i, f) for i, f in data["actions"]],
+        )
 
 
 @dataclass

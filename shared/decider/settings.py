@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
+import shlex
 from datetime import timedelta
 from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from decider.policy import exploration_args
 from decider.schemas import (
     Aggregation,
     DecisionPointId,
@@ -20,6 +20,46 @@ from decider.schemas import (
     SquareCB,
     StackExploration,
 )
+
+# Only exploration options may come from settings; anything else (files, learners) is refused.
+_EXPLORATION_FLAGS = {
+    "--epsilon": 1,
+    "--first": 1,
+    "--bag": 1,
+    "--cover": 1,
+    "--psi": 1,
+    "--nounif": 0,
+    "--softmax": 0,
+    "--lambda": 1,
+    "--squarecb": 0,
+    "--gamma_scale": 1,
+    "--gamma_exponent": 1,
+    "--regcb": 0,
+    "--regcbopt": 0,
+    "--mellowness": 1,
+    "--first_only": 0,
+    "--synthcover": 0,
+    "--synthcoverpsi": 1,
+    "--synthcoversize": 1,
+    "--cb_type": 1,
+}
+
+
+def exploration_args(text: str) -> list[str]:
+    """Parse and check exploration arguments such as ``--epsilon 0.2``."""
+    words = shlex.split(text)
+    position = 0
+    while position < len(words):
+        flag = words[position]
+        if flag not in _EXPLORATION_FLAGS:
+            raise ValueError(f"not an exploration argument: {flag!r}")
+        arity = _EXPLORATION_FLAGS[flag]
+        # A missing value must not swallow the next flag: VW would only fail later, at load.
+        if arity and (position + 1 >= len(words) or words[position + 1].startswith("--")):
+            raise ValueError(f"{flag!r} needs a value")
+        position += 1 + arity
+    return words
+
 
 # SquareCB, greedier than VW's default gamma scale of 10 (docs/benchmarks.md).
 DEFAULT_EXPLORATION = ("--squarecb", "--gamma_scale", "50")

@@ -7,7 +7,7 @@ from typing import Any
 
 import boto3
 import pytest
-from decider.api import MAX_BODY_BYTES, MAX_HISTORY_BODY_BYTES
+from decider.http.api import MAX_BODY_BYTES, MAX_HISTORY_BODY_BYTES
 
 from infra.stack import HttpResponse, LocalStack
 from tests.conftest import retrain_report

@@ -57,7 +57,7 @@ def test_native_errors_are_documented_in_the_error_shape(document: dict[str, Any
 
 
 def test_no_operation_promises_powertools_422(document: dict[str, Any]) -> None:
-    # Validation failures are 400s in our error shape (decider.api), never Powertools' 422.
+    # Validation failures are 400s in our error shape (decider.http.api), never Powertools' 422.
     for item in document["paths"].values():
         for operation in item.values():
             assert "422" not in operation["responses"]

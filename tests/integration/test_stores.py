@@ -13,9 +13,10 @@ from typing import Any
 import boto3
 import pytest
 from decider.errors import DuplicateEvent, RewardOutOfRange, UnknownEvent, UnknownVersion
-from decider.featurize import DecisionFeatures, Label
-from decider.policy import Policy
+from decider.learning.featurize import Label
+from decider.learning.policy import Policy
 from decider.records import (
+    DecisionFeatures,
     DecisionLog,
     DecisionRecord,
     ModelStore,

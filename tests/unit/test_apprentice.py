@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from decider.apprentice import APPRENTICE_WINDOW, apprenticeship
-from decider.featurize import DecisionFeatures
-from decider.records import DecisionRecord
+from decider.learning.apprentice import APPRENTICE_WINDOW, apprenticeship
+from decider.records import DecisionFeatures, DecisionRecord
 from decider.schemas import GraduateWhen
 
 FEATURES = DecisionFeatures(context={}, custom={}, profile={}, actions=[("a", {}), ("b", {})])

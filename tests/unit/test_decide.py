@@ -8,11 +8,11 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from decider.decide import Decider
 from decider.errors import DuplicateEvent
-from decider.featurize import DecisionFeatures, Label
-from decider.model_cache import ModelCache
-from decider.policy import Policy
+from decider.learning.featurize import Label, features_of
+from decider.learning.model_cache import ModelCache
+from decider.learning.policy import Policy
+from decider.loop.decide import Decider
 from decider.records import CurrentModel, ModelVersion
 from decider.schemas import (
     DecideRequest,
@@ -112,7 +112,7 @@ class World:
 
 def policy_preferring(index: int) -> Policy:
     """A model that learned that the action at ``index`` converts and the others do not."""
-    features = DecisionFeatures.of(request(), {"season": "winter"}, request().actions)
+    features = features_of(request(), {"season": "winter"}, request().actions)
     policy = Policy(EXPLORATION)
     for _ in range(20):
         for action in range(len(ACTIONS)):
@@ -124,7 +124,7 @@ def policy_preferring(index: int) -> Policy:
 def served_pmf(world: World) -> list[float]:
     served = world.models.model(DP, NOW)
     assert served.policy is not None
-    features = DecisionFeatures.of(request(), {"season": "winter"}, request().actions)
+    features = features_of(request(), {"season": "winter"}, request().actions)
     return served.policy.pmf(features)
 
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pytest
-from decider.enrichment import DISPLAY_ONLY, daypart, enrich
-from decider.featurize import DecisionFeatures
-from decider.geo import TROPIC
+from decider.context.enrichment import DISPLAY_ONLY, daypart, enrich
+from decider.context.geo import TROPIC
+from decider.learning.featurize import features_of
 from decider.schemas import Context, DecideRequest, Geo
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -199,7 +199,7 @@ def test_hour_weekday_and_timezone_are_shown_but_not_learned() -> None:
         {"decision_point": "home", "context": {"geo": BOSTON}, "actions": [{"id": "a"}]}
     )
     used = enrich(request.context, SERVER_NOW)
-    features = DecisionFeatures.of(request, used, request.actions)
+    features = features_of(request, used, request.actions)
     assert set(used) >= DISPLAY_ONLY
     assert not DISPLAY_ONLY & set(features.context)
     assert {"daypart", "weekend", "season"} <= set(features.context)

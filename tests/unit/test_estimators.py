@@ -9,7 +9,7 @@ import time
 
 import numpy as np
 import pytest
-from decider.estimators import (
+from decider.learning.estimators import (
     Estimate,
     Interval,
     OffPolicy,

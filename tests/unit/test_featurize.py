@@ -7,8 +7,7 @@ import re
 from typing import Any
 
 import vowpal_wabbit_next as vw
-from decider.featurize import (
-    DecisionFeatures,
+from decider.learning.featurize import (
     Label,
     escape_name,
     escape_value,
@@ -16,7 +15,8 @@ from decider.featurize import (
     namespace,
     to_vw_json,
 )
-from decider.policy import vw_args
+from decider.learning.policy import vw_args
+from decider.records import DecisionFeatures
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 

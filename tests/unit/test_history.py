@@ -9,7 +9,6 @@ from typing import Any
 
 import pytest
 import vowpal_wabbit_next as vw
-from decider import history, trainer
 from decider.errors import (
     AlreadyTrained,
     DuplicateEvent,
@@ -17,11 +16,12 @@ from decider.errors import (
     InvalidHistory,
     InvalidRequest,
 )
-from decider.featurize import DecisionFeatures
-from decider.history import History, import_file, import_history, parse_csv, parse_dsjson
-from decider.personalizer import PersonalizerRankRequest, to_decide_request
-from decider.policy import Policy
-from decider.records import CurrentModel, DecisionRecord
+from decider.http import history
+from decider.http.history import History, import_file, import_history, parse_csv, parse_dsjson
+from decider.http.personalizer import PersonalizerRankRequest, to_decide_request
+from decider.learning import trainer
+from decider.learning.policy import Policy
+from decider.records import CurrentModel, DecisionFeatures, DecisionRecord
 from decider.schemas import Action, DecisionPointSettings, HistoryImport, SettingsChange
 from decider.settings import LoopSettings
 from decider.store.memory import MemoryDecisionLog, MemoryModelStore, MemoryRegistry

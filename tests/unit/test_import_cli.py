@@ -8,7 +8,7 @@ import json
 from pathlib import Path
 
 import pytest
-from decider.api import MAX_HISTORY_BODY_BYTES
+from decider.http.api import MAX_HISTORY_BODY_BYTES
 
 from infra import import_history
 from tests.history_files import coffee_csv, coffee_dsjson

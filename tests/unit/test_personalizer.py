@@ -7,11 +7,9 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from decider import personalizer
-from decider.decide import Decider
 from decider.errors import DeciderError, DuplicateEvent, InvalidRequest
-from decider.model_cache import ModelCache
-from decider.personalizer import (
+from decider.http import personalizer
+from decider.http.personalizer import (
     MAX_DEPTH,
     PersonalizerRankRequest,
     PersonalizerRewardRequest,
@@ -19,6 +17,8 @@ from decider.personalizer import (
     flatten,
     to_decide_request,
 )
+from decider.learning.model_cache import ModelCache
+from decider.loop.decide import Decider
 from decider.schemas import MAX_FEATURES
 from decider.settings import LoopSettings
 from decider.store.memory import MemoryDecisionLog, MemoryModelStore, MemoryRegistry

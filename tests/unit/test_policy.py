@@ -5,8 +5,10 @@ from __future__ import annotations
 from collections import Counter
 
 import pytest
-from decider.featurize import DecisionFeatures, Label
-from decider.policy import Policy, exploration_args, sample
+from decider.learning.featurize import Label
+from decider.learning.policy import Policy, sample
+from decider.records import DecisionFeatures
+from decider.settings import exploration_args
 from decider.store.memory import MemoryModelStore
 from hypothesis import given
 from hypothesis import strategies as st

@@ -9,7 +9,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from decider.featurize import DecisionFeatures, to_vw_json
+from decider.learning.featurize import features_of, to_vw_json
 from decider.schemas import MAX_ACTIONS, MAX_MAGNITUDE, DecideRequest, RewardRequest
 from pydantic import ValidationError
 
@@ -170,7 +170,7 @@ def test_every_accepted_number_can_be_featurized() -> None:
     # Given the largest numbers the schema accepts
     body = with_change(lambda b: b["profile"].update(big=int(MAX_MAGNITUDE), small=-MAX_MAGNITUDE))
     request = DecideRequest.model_validate(body)
-    features = DecisionFeatures.of(request, {}, request.actions)
+    features = features_of(request, {}, request.actions)
     # Then they make a valid VW example (retrain would otherwise fail on this decision forever)
     example = json.loads(to_vw_json(features))
     assert example["p"]["big"] == pytest.approx(MAX_MAGNITUDE)

@@ -10,12 +10,13 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from decider import trainer
-from decider.decide import Decider
-from decider.events import activate, record_reward
-from decider.featurize import Label
-from decider.model_cache import ModelCache
-from decider.policy import Examples, Policy
+from decider.learning import trainer
+from decider.learning.featurize import Label
+from decider.learning.model_cache import ModelCache
+from decider.learning.policy import Examples, Policy
+from decider.learning.trainer import CLOCK_SKEW, retrain, retrain_all
+from decider.loop.decide import Decider
+from decider.loop.events import activate, record_reward
 from decider.records import DecisionRecord, StaleModel, earned
 from decider.schemas import (
     DecideRequest,
@@ -26,7 +27,6 @@ from decider.schemas import (
 )
 from decider.settings import LoopSettings
 from decider.store.memory import MemoryDecisionLog, MemoryModelStore, MemoryRegistry
-from decider.trainer import CLOCK_SKEW, retrain, retrain_all
 
 T0 = datetime(2026, 11, 22, 10, 0, tzinfo=UTC)
 WAIT = timedelta(hours=1)

@@ -9,10 +9,10 @@ from datetime import datetime
 from typing import Any, cast
 
 from decider.errors import DuplicateEvent, RewardOutOfRange, UnknownEvent
-from decider.featurize import DecisionFeatures
 from decider.records import (
     ActivateStatus,
     Aggregation,
+    DecisionFeatures,
     DecisionRecord,
     RewardStatus,
     after,

@@ -1,4 +1,4 @@
-"""Exported logs on S3 (decider.export names the objects)."""
+"""Exported logs on S3 (decider.control.export names the objects)."""
 
 from __future__ import annotations
 

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from decider.estimators import OffPolicy
+from decider.learning.estimators import OffPolicy
 from decider.records import Tally
 
 TARGETS = ("candidate", "current", "uniform", "baseline")

@@ -1,10 +1,10 @@
 """Context enrichment: derive what the model should see from what the shop sent.
 
 An explicit field always wins over a derived one. The derivations: the place (time zone,
-latitude, hemisphere) from the country and region (decider.geo) when no coordinates or time
+latitude, hemisphere) from the country and region (decider.context.geo) when no coordinates or time
 zone are sent; the season from the visitor's local date and latitude; local time of day from
-the time zone; holidays and retail days (decider.occasions); device and OS from the user
-agent (decider.device).
+the time zone; holidays and retail days (decider.context.occasions); device and OS from the user
+agent (decider.context.device).
 """
 
 from __future__ import annotations
@@ -12,9 +12,9 @@ from __future__ import annotations
 from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
-from decider.device import device_of
-from decider.geo import TROPIC, Place, hemisphere_of, locate, zone_latitude
-from decider.occasions import occasions
+from decider.context.device import device_of
+from decider.context.geo import TROPIC, Place, hemisphere_of, locate, zone_latitude
+from decider.context.occasions import occasions
 from decider.schemas import Context, Geo
 
 ContextUsed = dict[str, str | int | bool]

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from decider.decide import Decider
-from decider.model_cache import ModelCache
+from decider.learning.model_cache import ModelCache
+from decider.loop.decide import Decider
 from decider.settings import DecideSettings, StackSettings
 from decider.store.dynamo_log import DynamoDecisionLog
 from decider.store.dynamo_registry import DynamoRegistry

@@ -21,9 +21,10 @@ from typing import Annotated, Any
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
 from pydantic.alias_generators import to_camel
 
-from decider import events, schemas
-from decider.decide import Decider
+from decider import schemas
 from decider.errors import DuplicateEvent, InvalidRequest
+from decider.loop import events
+from decider.loop.decide import Decider
 from decider.records import DecisionLog
 from decider.settings import LoopSettings
 

@@ -11,10 +11,11 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
-from decider.enrichment import DISPLAY_ONLY
+from decider.context.enrichment import DISPLAY_ONLY
+from decider.records import DecisionFeatures
 from decider.schemas import Action, DecideRequest
 
 RawFeatures = Mapping[str, Any]
@@ -27,48 +28,19 @@ CUBIC_INTERACTIONS = ("cpa", "cpi")
 NUMBER_BUCKETS = True
 
 
-@dataclass(frozen=True)
-class DecisionFeatures:
-    """Everything the model sees of one decision; logged as is and replayed by retrain."""
-
-    context: dict[str, Any]
-    custom: dict[str, Any]
-    profile: dict[str, Any]
-    actions: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
-
-    @classmethod
-    def of(
-        cls, request: DecideRequest, context_used: RawFeatures, actions: Sequence[Action]
-    ) -> DecisionFeatures:
-        profile = dict(request.profile) if request.consent else {}
-        return cls(
-            context={k: v for k, v in context_used.items() if k not in DISPLAY_ONLY},
-            custom=dict(request.context.features),
-            profile=profile,
-            actions=[(action.id, dict(action.features)) for action in actions],
-        )
-
-    def to_json(self) -> str:
-        return json.dumps(
-            {
-                "context": self.context,
-                "custom": self.custom,
-                "profile": self.profile,
-                "actions": [[i, f] for i, f in self.actions],
-            },
-            separators=(",", ":"),
-            ensure_ascii=False,
-        )
-
-    @classmethod
-    def from_json(cls, text: str) -> DecisionFeatures:
-        data = json.loads(text)
-        return cls(
-            context=data["context"],
-            custom=data["custom"],
-            profile=data["profile"],
-            actions=[(i, f) for i, f in data["actions"]],
-        )
+def features_of(
+    request: DecideRequest, context_used: RawFeatures, actions: Sequence[Action]
+) -> DecisionFeatures:
+    """What the model sees of a decision: the derived context (what is only shown to the
+    caller left out), the shop's own context features, the profile given consent, and the
+    actions."""
+    profile = dict(request.profile) if request.consent else {}
+    return DecisionFeatures(
+        context={k: v for k, v in context_used.items() if k not in DISPLAY_ONLY},
+        custom=dict(request.context.features),
+        profile=profile,
+        actions=[(action.id, dict(action.features)) for action in actions],
+    )
 
 
 @dataclass(frozen=True)

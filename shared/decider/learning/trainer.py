@@ -9,10 +9,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from decider.apprentice import Apprenticeship, apprenticeship
-from decider.evaluation import Evaluation
-from decider.featurize import Label, to_vw_json
-from decider.policy import Policy, RewardModel, lineage
+from decider.learning.apprentice import Apprenticeship, apprenticeship
+from decider.learning.evaluation import Evaluation
+from decider.learning.featurize import Label, to_vw_json
+from decider.learning.policy import Policy, RewardModel, lineage
 from decider.records import (
     CurrentModel,
     DecisionLog,

@@ -28,7 +28,7 @@ from typing import Any, Literal
 
 from pydantic import TypeAdapter, ValidationError
 
-from decider.enrichment import enrich
+from decider.context.enrichment import enrich
 from decider.errors import (
     AlreadyTrained,
     DuplicateEvent,
@@ -37,8 +37,8 @@ from decider.errors import (
     InvalidRequest,
     LineProblem,
 )
-from decider.featurize import DecisionFeatures
-from decider.personalizer import Flattened, flatten
+from decider.http.personalizer import Flattened, flatten
+from decider.learning.featurize import features_of
 from decider.records import CurrentModel, DecisionLog, DecisionRecord, Registry
 from decider.schemas import (
     DEFAULT_MAX_ACTIONS,
@@ -629,7 +629,7 @@ def _record(
         event_id=request.event_id or "",
         decision_point=decision_point,
         decided_at=decided_at,
-        features=DecisionFeatures.of(request, context_used, request.actions),
+        features=features_of(request, context_used, request.actions),
         chosen_index=decision.chosen,
         probability=probability,
         model_version=None,

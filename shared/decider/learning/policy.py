@@ -10,46 +10,8 @@ from typing import cast
 
 import vowpal_wabbit_next as vw
 
-from decider.featurize import CUBIC_INTERACTIONS, INTERACTIONS, DecisionFeatures, Label, to_vw_json
-
-# Only exploration options may come from settings; anything else (files, learners) is refused.
-_EXPLORATION_FLAGS = {
-    "--epsilon": 1,
-    "--first": 1,
-    "--bag": 1,
-    "--cover": 1,
-    "--psi": 1,
-    "--nounif": 0,
-    "--softmax": 0,
-    "--lambda": 1,
-    "--squarecb": 0,
-    "--gamma_scale": 1,
-    "--gamma_exponent": 1,
-    "--regcb": 0,
-    "--regcbopt": 0,
-    "--mellowness": 1,
-    "--first_only": 0,
-    "--synthcover": 0,
-    "--synthcoverpsi": 1,
-    "--synthcoversize": 1,
-    "--cb_type": 1,
-}
-
-
-def exploration_args(text: str) -> list[str]:
-    """Parse and check exploration arguments such as ``--epsilon 0.2``."""
-    words = shlex.split(text)
-    position = 0
-    while position < len(words):
-        flag = words[position]
-        if flag not in _EXPLORATION_FLAGS:
-            raise ValueError(f"not an exploration argument: {flag!r}")
-        arity = _EXPLORATION_FLAGS[flag]
-        # A missing value must not swallow the next flag: VW would only fail later, at load.
-        if arity and (position + 1 >= len(words) or words[position + 1].startswith("--")):
-            raise ValueError(f"{flag!r} needs a value")
-        position += 1 + arity
-    return words
+from decider.learning.featurize import CUBIC_INTERACTIONS, INTERACTIONS, Label, to_vw_json
+from decider.records import DecisionFeatures
 
 
 def vw_args(tuning: Sequence[str], reduction: str = "--cb_explore_adf") -> list[str]:

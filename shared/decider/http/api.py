@@ -16,8 +16,8 @@ from aws_lambda_powertools.event_handler.openapi.exceptions import (
 from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
 from pydantic import BaseModel
 
-from decider import personalizer
 from decider.errors import DeciderError, LineProblem, PayloadTooLarge
+from decider.http import personalizer
 from decider.schemas import ErrorResponse
 
 MAX_BODY_BYTES = 64 * 1024

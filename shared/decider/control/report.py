@@ -9,7 +9,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 
-from decider import admin
+from decider.control import admin
 from decider.records import DecisionLog, ModelVersion, Registry, Tally
 from decider.schemas import (
     DecisionPointReport,

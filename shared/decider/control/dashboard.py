@@ -5,4 +5,4 @@ from __future__ import annotations
 
 from importlib.resources import files
 
-PAGE = files("decider").joinpath("dashboard.html").read_text(encoding="utf-8")
+PAGE = files("decider.control").joinpath("dashboard.html").read_text(encoding="utf-8")

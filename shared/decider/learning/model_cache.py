@@ -9,7 +9,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from decider.policy import Policy, lineage
+from decider.learning.policy import Policy, lineage
 from decider.records import CurrentModel, ModelStore, Registry
 from decider.schemas import DecisionPointSettings
 

@@ -8,11 +8,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from decider.enrichment import enrich
+from decider.context.enrichment import enrich
 from decider.errors import InvalidRequest
-from decider.featurize import DecisionFeatures
-from decider.model_cache import ModelCache
-from decider.policy import sample, uniform
+from decider.learning.featurize import features_of
+from decider.learning.model_cache import ModelCache
+from decider.learning.policy import sample, uniform
 from decider.records import DecisionLog, DecisionRecord
 from decider.schemas import DecideRequest, DecideResponse, DecisionPointSettings, RankedAction
 from decider.settings import LoopSettings
@@ -58,7 +58,7 @@ class Decider:
         event_id = request.event_id or self.new_event_id()
         actions = request.allowed_actions()
         context_used = enrich(request.context, now)
-        features = DecisionFeatures.of(request, context_used, actions)
+        features = features_of(request, context_used, actions)
         served = self.models.model(request.decision_point, now)
         limit = served.settings.max_actions
         if len(request.actions) > limit:

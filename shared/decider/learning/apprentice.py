@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from decider.estimators import empirical_likelihood
+from decider.learning.estimators import empirical_likelihood
 from decider.records import DecisionRecord, Tally
 from decider.schemas import GraduateWhen
 

@@ -1,0 +1,1 @@
+"""Context: what decide derives from a visit (season, place, local time, occasions, device)."""

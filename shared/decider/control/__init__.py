@@ -1,0 +1,1 @@
+"""Control: what operators see and set: decision points, reports, exports, the dashboard."""

@@ -1,0 +1,1 @@
+"""The wire: the API resolver, Personalizer's shapes, and history files, translated to the core."""

@@ -1,0 +1,1 @@
+"""The loop's hot paths: decide, and the rewards and activations that follow."""
