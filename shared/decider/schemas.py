@@ -75,9 +75,16 @@ def _plausible(instant: datetime) -> datetime:
     return instant
 
 
+# DynamoDB stores numbers of magnitude 1e-130 to 1e126 (and zero); a write outside fails.
+SMALLEST_STORABLE = 1e-130
+
+
 def storable_reward(value: float) -> float:
-    # DynamoDB numbers stop at 1e-130; a reward that small is no reward.
-    return 0.0 if abs(value) < 1e-100 else value
+    """A reward DynamoDB can store: zero, or at least 1e-130 in magnitude (a smaller one would
+    fail the write, so it is refused with a 400 rather than rounded behind the caller's back)."""
+    if value != 0.0 and abs(value) < SMALLEST_STORABLE:
+        raise ValueError("a reward other than 0 must be at least 1e-130 in magnitude")
+    return value
 
 
 def _within_limit(features: dict[str, Any]) -> dict[str, Any]:
@@ -336,7 +343,11 @@ def _number(value: float) -> str:
 
 
 LearningMode = Literal["online", "apprentice", "logging_only"]
-RangeEnd = Annotated[float, Field(strict=True, allow_inf_nan=False, ge=-1e6, le=1e6)]
+RangeEnd = Annotated[
+    float,
+    Field(strict=True, allow_inf_nan=False, ge=-1e6, le=1e6),
+    AfterValidator(storable_reward),
+]
 
 
 class RewardRange(Strict):

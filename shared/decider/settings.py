@@ -6,7 +6,7 @@ import shlex
 from datetime import timedelta
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, Field
+from pydantic import AfterValidator, BaseModel, Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from decider.schemas import (
@@ -19,6 +19,7 @@ from decider.schemas import (
     RewardRange,
     SquareCB,
     StackExploration,
+    storable_reward,
 )
 
 # Only exploration options may come from settings; anything else (files, learners) is refused.
@@ -71,7 +72,7 @@ class LoopSettings(BaseModel):
     reward_wait: timedelta
     default_reward: float = 0.0
     aggregation: Aggregation = "earliest"
-    reward_range: tuple[float, float] = (-1e6, 1e6)
+    reward_range: tuple[float, float] = (-1.0, 1.0)
     exploration: list[str] = Field(default_factory=lambda: list(DEFAULT_EXPLORATION))
     retention: timedelta = timedelta(days=30)
     # How retrain learns, chosen by the learning benchmark (docs/benchmarks.md), not settable
@@ -154,6 +155,12 @@ def exploration_of(args: list[str]) -> SquareCB | EpsilonGreedy | StackExplorati
     return StackExploration(algorithm="vw", args=" ".join(words))
 
 
+# As a decision point's reward range, read from text (so not strict).
+RewardBound = Annotated[
+    float, Field(ge=-1e6, le=1e6, allow_inf_nan=False), AfterValidator(storable_reward)
+]
+
+
 def _checked_exploration(text: str) -> str:
     exploration_args(text)
     return text
@@ -171,6 +178,8 @@ class StackSettings(BaseSettings):
     reward_wait_seconds: Annotated[int, Field(gt=0)]
     default_reward: float = 0.0
     reward_aggregation: Aggregation = "earliest"
+    reward_min: RewardBound = -1.0
+    reward_max: RewardBound = 1.0
     exploration_args: Annotated[str, AfterValidator(_checked_exploration)] = " ".join(
         DEFAULT_EXPLORATION
     )
@@ -180,11 +189,20 @@ class StackSettings(BaseSettings):
     learning_mode: LearningMode = "online"
     holdout_share: Annotated[float, Field(ge=0, le=0.5)] = 0.0
 
+    @model_validator(mode="after")
+    def _reward_range(self) -> StackSettings:
+        if self.reward_min >= self.reward_max:
+            raise ValueError("REWARD_MIN must be below REWARD_MAX")
+        if not self.reward_min <= self.default_reward <= self.reward_max:
+            raise ValueError("DEFAULT_REWARD must be within REWARD_MIN to REWARD_MAX")
+        return self
+
     def loop(self) -> LoopSettings:
         return LoopSettings(
             reward_wait=timedelta(seconds=self.reward_wait_seconds),
             default_reward=self.default_reward,
             aggregation=self.reward_aggregation,
+            reward_range=(self.reward_min, self.reward_max),
             exploration=exploration_args(self.exploration_args),
             retention=timedelta(days=self.retention_days),
             promotion_rule=self.promotion_rule,

@@ -20,8 +20,13 @@ EXPECTED = {"earliest": 0.2, "sum": 3.6, "average": 1.2, "max": 3.0}
 
 @pytest.fixture(params=AGGREGATIONS)
 def aggregated(request: pytest.FixtureRequest) -> Iterator[tuple[str, LocalStack]]:
-    for stack in make_stack(RewardAggregation=request.param):
+    for stack in make_stack(RewardAggregation=request.param, RewardMax="5"):
         yield request.param, stack
+
+
+@pytest.fixture
+def stack() -> Iterator[LocalStack]:
+    yield from make_stack(RewardMax="5")  # rewards of several conversions
 
 
 def logged_reward(stack: LocalStack, event_id: str) -> float:

@@ -301,7 +301,7 @@ def test_a_repeated_reward_id_counts_once_with_earliest_aggregation(stack: Local
     # When the order backend retries the same order, then reports a second order
     assert reward(stack, event_id, value=1.0, reward_id="order-1") == "recorded"
     assert reward(stack, event_id, value=1.0, reward_id="order-1") == "duplicate"
-    assert reward(stack, event_id, value=5.0, reward_id="order-2") == "recorded"
+    assert reward(stack, event_id, value=0.5, reward_id="order-2") == "recorded"
 
     # Then the earliest reward is the one kept for learning
     item = stored_decision(stack, event_id)
@@ -310,7 +310,7 @@ def test_a_repeated_reward_id_counts_once_with_earliest_aggregation(stack: Local
 
 
 def test_distinct_reward_ids_sum_and_a_repeated_one_does_not() -> None:
-    for stack in make_stack(RewardAggregation="sum"):
+    for stack in make_stack(RewardAggregation="sum", RewardMax="5"):
         event_id = decide(stack)["event_id"]
 
         assert reward(stack, event_id, value=1.0, reward_id="order-1") == "recorded"
@@ -325,7 +325,7 @@ def test_a_reward_without_reward_id_repeated_is_a_duplicate(stack: LocalStack) -
 
     assert reward(stack, event_id, value=1.0) == "recorded"
     assert reward(stack, event_id, value=1.0) == "duplicate"
-    assert reward(stack, event_id, value=3.0) == "duplicate"
+    assert reward(stack, event_id, value=0.3) == "duplicate"
 
     assert float(stored_decision(stack, event_id)["reward"]["N"]) == 1.0
 

@@ -6,7 +6,8 @@ from datetime import timedelta
 
 import pytest
 from decider.schemas import DecisionPointSettings, EpsilonGreedy, SquareCB, StackExploration
-from decider.settings import LoopSettings, exploration_of
+from decider.settings import LoopSettings, StackSettings, exploration_of
+from pydantic import ValidationError
 
 STACK = LoopSettings(reward_wait=timedelta(minutes=10))
 
@@ -76,7 +77,7 @@ def test_a_decision_points_own_settings_take_the_place_of_the_stacks() -> None:
         "default_reward": -0.5,
         "reward_wait_seconds": int(STACK.reward_wait.total_seconds()),
         "reward_aggregation": "earliest",
-        "reward_range": {"low": -1e6, "high": 1e6},
+        "reward_range": {"low": -1.0, "high": 1.0},
         "retention_days": 7,
         "promotion_rule": "always",
         "promotion_tolerance": 0.0,
@@ -86,3 +87,16 @@ def test_a_decision_points_own_settings_take_the_place_of_the_stacks() -> None:
         "holdout_share": 0.0,
         "max_actions": 12,
     }
+
+
+STACK_ENV = {"decisions_table": "d", "models_table": "m", "models_bucket": "b"}
+
+
+def test_the_stacks_reward_range_defaults_to_minus_one_to_one_and_must_be_a_range() -> None:
+    stack = StackSettings(**STACK_ENV, reward_wait_seconds=60)
+    assert stack.loop().reward_range == (-1.0, 1.0)
+    wide = StackSettings(**STACK_ENV, reward_wait_seconds=60, reward_min=-50, reward_max=500)
+    assert wide.loop().reward_range == (-50.0, 500.0)
+    for bad in ({"reward_min": 1, "reward_max": 1}, {"default_reward": 2}, {"reward_max": 1e-200}):
+        with pytest.raises(ValidationError):
+            StackSettings(**STACK_ENV, reward_wait_seconds=60, **bad)

@@ -85,6 +85,7 @@ class Shop:
         self.loop = LoopSettings(
             reward_wait=WAIT,
             default_reward=default_reward,
+            reward_range=(-5.0, 5.0),  # rewards of several conversions
             exploration=["--epsilon", "0.2"],
             passes=passes,
         )
