@@ -69,7 +69,7 @@ def replay(shop: str, seed: int, rounds: int, per_round: int) -> list[Scored]:
             target, truth = [], []
             for record in tail:
                 pmf = policy.pmf(record.features)
-                chances = visits[int(record.event_id.split("-")[1])][0].truth
+                chances = visits[int(record.event_id.rsplit("-", 1)[1])][0].truth
                 target.append(pmf[record.chosen_index])
                 truth.append(sum(p * c for p, c in zip(pmf, chances, strict=True)))
             tally = realized.get(version.version)

@@ -242,10 +242,10 @@ def run(
             chosen = visit.action_ids.index(decision.action_id)
             served["loop"][number] += visit.truth[chosen]
             if coin < visit.truth[chosen]:
-                record_reward(log, event_id, RewardRequest(value=1.0), loop, clock())
+                record_reward(log, decision.event_id, RewardRequest(value=1.0), loop, clock())
             seconds["loop"] += time.perf_counter() - started
             clock.at += timedelta(seconds=1)
-            features = log.records[event_id].features
+            features = log.records[decision.event_id].features
             features_of.append(features)
             for name, peer in contenders.items():
                 started = time.perf_counter()

@@ -77,7 +77,7 @@ def compare(shop: str, seed: int, rounds: int, per_round: int) -> list[Compared]
             model, holdout, true = Tally(), Tally(), Tally()
             versions: set[int | None] = set()
             for index in range(number * per_round, (number + 1) * per_round):
-                record = log.records[f"{seed}-{index}"]
+                record = log.records[f"{DP}:{seed}-{index}"]
                 reward = record.reward or 0.0
                 if record.holdout:
                     holdout.add(reward)

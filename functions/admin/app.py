@@ -170,8 +170,7 @@ def get_dashboard() -> Response[str]:
         meanings={
             400: "Invalid input, or lines of the file that are not valid decisions (listed "
             "in error.lines); nothing was imported",
-            409: "The decision point has been retrained already (already_trained), or another "
-            "decision point has logged event ids of the file (event_id_taken)",
+            409: "The decision point has been retrained already (already_trained)",
             413: f"The body is larger than {MAX_HISTORY_BODY_BYTES} bytes: split the file",
         },
     ),

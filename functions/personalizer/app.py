@@ -27,7 +27,6 @@ from decider.http.personalizer import (
     PersonalizerRankResponse,
     PersonalizerRewardRequest,
 )
-from decider.loop import events
 from decider.settings import PersonalizerSettings
 
 logger = Logger()
@@ -90,7 +89,13 @@ def reward(
     ] = None,
 ) -> Response[None]:
     recorded = personalizer.reward(
-        log, event_id, body, loop, datetime.now(UTC), delivery_id=request_id
+        log,
+        settings.personalizer_decision_point,
+        event_id,
+        body,
+        loop,
+        datetime.now(UTC),
+        delivery_id=request_id,
     )
     metrics.add_metric(name=f"Reward_{recorded.status}", unit=MetricUnit.Count, value=1)
     return Response(status_code=204)
@@ -102,7 +107,7 @@ def reward(
 )
 @tracer.capture_method
 def activate(event_id: EventIdPath) -> Response[None]:
-    events.activate(log, event_id)
+    personalizer.activate(log, settings.personalizer_decision_point, event_id)
     return Response(status_code=204)
 
 

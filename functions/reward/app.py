@@ -11,6 +11,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from decider import on_aws
 from decider.http.api import http_api, responses
 from decider.loop import events
+from decider.records import MAX_EVENT_ID
 from decider.schemas import ActivateResponse, RewardRequest, RewardResponse
 from decider.settings import RewardSettings
 
@@ -22,7 +23,10 @@ loop = settings.loop()
 log = on_aws.decision_log(settings)
 app = http_api(logger)
 
-EventIdPath = Annotated[str, Path(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9._:~-]+$")]
+# As decide answers it: <decision_point>:<id> (records.scoped_event_id).
+EventIdPath = Annotated[
+    str, Path(min_length=1, max_length=MAX_EVENT_ID, pattern=r"^[A-Za-z0-9._:~-]+$")
+]
 
 
 @app.post(

@@ -74,14 +74,3 @@ class AlreadyTrained(DeciderError):
 
     status = 409
     code = "already_trained"
-
-
-class EventIdTaken(DeciderError):
-    """Event ids of a history file that another decision point has logged."""
-
-    status = 409
-    code = "event_id_taken"
-
-    def __init__(self, message: str, lines: Sequence[LineProblem]) -> None:
-        super().__init__(message, field="content")
-        self.lines = list(lines)

@@ -148,6 +148,7 @@ class CurrentModel:
     settings: DecisionPointSettings = field(default_factory=DecisionPointSettings)
     latest: int | None = None  # the newest version trained, served or rejected
     exported: datetime | None = None  # logs out: the decisions before this are exported
+    settings_revision: int = 0  # how many times its settings were written (0: never)
 
     @property
     def next_version(self) -> int:
@@ -201,6 +202,11 @@ class DecisionLog(Protocol):
     ) -> Iterator[DecisionRecord]:
         """Decisions made in (since, until], oldest first."""
 
+    def recent(
+        self, decision_point: str, since: datetime | None, until: datetime
+    ) -> Iterator[DecisionRecord]:
+        """Decisions made in (since, until], newest first (read as far as the caller goes)."""
+
     def decision_points_of(self, event_ids: Collection[str]) -> dict[str, str]:
         """The decision point of each of these event ids that is logged (a history import
         checks its event ids before it writes any)."""
@@ -251,11 +257,11 @@ class Registry(Protocol):
         settings: DecisionPointSettings,
         change: SettingsChange,
         *,
-        expected: DecisionPointSettings | None = None,
+        expected_revision: int | None = None,
     ) -> None:
         """Store a decision point's settings (registering it if new) and, in the same write,
-        the change in its history. With ``expected``, only if its settings are still those;
-        raises StaleSettings otherwise."""
+        the change in its history. With ``expected_revision``, only if its settings are still
+        at that revision (``CurrentModel.settings_revision``); raises StaleSettings otherwise."""
 
     def settings_history(self, decision_point: str, limit: int) -> list[SettingsChange]:
         """The newest ``limit`` changes of a decision point's settings, newest first."""
@@ -271,6 +277,17 @@ class StaleSettings(Exception):
 
 class StaleModel(Exception):
     """Another retrain promoted first; this run's result is dropped, the next run redoes it."""
+
+
+# An event id names its decision point: ``<decision_point>:<id>``, where the id is the
+# caller's own (unique within its decision point) or made by the server. Decision point
+# names hold no colon, so the first one ends the decision point.
+EVENT_SCOPE = ":"
+MAX_EVENT_ID = 64 + 1 + 128  # a decision point's name, the colon, a caller's id
+
+
+def scoped_event_id(decision_point: str, event_id: str) -> str:
+    return f"{decision_point}{EVENT_SCOPE}{event_id}"
 
 
 def iso(instant: datetime) -> str:

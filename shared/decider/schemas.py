@@ -613,7 +613,7 @@ class ErrorBody(BaseModel):
     code: str = Field(
         description="What went wrong, for programs: invalid_request, malformed_json, "
         "unsupported_media_type, payload_too_large, unknown_event, duplicate_event, not_found, "
-        "unknown_decision_point, invalid_history, already_trained, event_id_taken."
+        "unknown_decision_point, invalid_history, already_trained."
     )
     message: str = Field(description="What went wrong, for people.")
     field: str | None = Field(

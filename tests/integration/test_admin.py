@@ -19,7 +19,7 @@ STACK_DEFAULTS = {
     "default_reward": 0.0,
     "reward_wait_seconds": 600,
     "reward_aggregation": "earliest",
-    "reward_range": {"low": -1e6, "high": 1e6},
+    "reward_range": {"low": -1.0, "high": 1.0},
     "retention_days": 30,
     "promotion_rule": "always",
     "promotion_tolerance": 0.0,
@@ -266,7 +266,7 @@ def test_logging_only_serves_the_baseline_and_retrain_learns_nothing(
         }
         answer = stack.post("/decide", body).json()
         assert (answer["action_id"], answer["probability"]) == ("a2", 1.0)
-        stack.post(f"/events/l-{number}/reward", {"value": 1.0})
+        stack.post(f"/events/home-hero:l-{number}/reward", {"value": 1.0})
     clock.shift(REWARD_WAIT + timedelta(seconds=5))
 
     report = retrain_report(stack, "home-hero")
@@ -351,7 +351,7 @@ def test_an_apprentice_serves_the_baseline_learns_from_it_and_graduates_on_its_o
             assert (answer["action_id"], answer["probability"]) == (body["baseline"], 1.0)
             assert answer["model_version"] is None  # the model did not choose
             if number % 4 < 2:  # the shop's choice converts half the time
-                stack.post(f"/events/a{round_number}-{number}/reward", {"value": 1.0})
+                stack.post(f"/events/home-hero:a{round_number}-{number}/reward", {"value": 1.0})
         clock.shift(REWARD_WAIT + timedelta(seconds=5))
         reports.append(retrain_report(stack, "home-hero"))
 
@@ -376,6 +376,53 @@ def test_an_apprentice_serves_the_baseline_learns_from_it_and_graduates_on_its_o
     assert answer["model_version"] == "2"
 
 
+def test_a_quiet_apprentice_is_judged_across_retrain_windows_and_graduates(
+    timed_stack: LocalStack, clock: time_machine.Traveller
+) -> None:
+    stack = timed_stack
+    # Given an apprentice that needs 100 decisions, and only 60 between two retrains
+    rule = {"min_decisions": 100, "min_agreement": 0.8, "tolerance": 0.05}
+    assert put(stack, {"learning_mode": "apprentice", "graduate_when": rule}).status == 200
+    reports = []
+    for round_number in range(1, 5):
+        for number in range(60):
+            event_id = f"q{round_number}-{number}"
+            decide(stack, 3, event_id=event_id)
+            if number % 2:
+                stack.post(f"/events/home-hero:{event_id}/reward", {"value": 1.0})
+        clock.shift(REWARD_WAIT + timedelta(seconds=5))
+        reports.append(retrain_report(stack, "home-hero"))
+        if reports[-1]["graduated"]:
+            break
+
+    # Then the judgement spans windows: it graduates once 100 decisions had a model to ask
+    judged = [r["evaluation"].get("apprentice", {}).get("n", 0) for r in reports]
+    assert judged == [0, 60, 120], judged
+    assert reports[-1]["graduated"] is True
+
+
+def test_decisions_made_under_a_longer_reward_wait_are_not_settled_early(
+    timed_stack: LocalStack, clock: time_machine.Traveller
+) -> None:
+    stack = timed_stack
+    # Given decisions made while the wait was a day, then the wait cut to a minute
+    assert put(stack, {"reward_wait_seconds": 86400}).status == 200
+    for number in range(30):
+        decide(stack, 2, event_id=f"w{number}")
+    assert put(stack, {"reward_wait_seconds": 60}).status == 200
+
+    # When retrain runs an hour later, it leaves them to their own day's wait
+    clock.shift(timedelta(hours=1))
+    assert retrain_report(stack, "home-hero")["decisions_seen"] == 0
+    # And a reward two hours on is still on time, and is learned after the day
+    clock.shift(timedelta(hours=1))
+    answer = stack.post("/events/home-hero:w3/reward", {"value": 1.0}).json()
+    assert answer["status"] == "recorded"
+    clock.shift(timedelta(days=1))
+    settled = retrain_report(stack, "home-hero")
+    assert settled["decisions_seen"] == 30 and settled["status"] == "trained", settled
+
+
 def test_an_apprentice_without_graduate_when_stays_one(
     timed_stack: LocalStack, clock: time_machine.Traveller
 ) -> None:
@@ -385,7 +432,7 @@ def test_an_apprentice_without_graduate_when_stays_one(
         for number in range(120):
             answer = decide(stack, 3, event_id=f"s{round_number}-{number}").json()
             assert (answer["action_id"], answer["probability"]) == ("a0", 1.0)
-            stack.post(f"/events/s{round_number}-{number}/reward", {"value": 1.0})
+            stack.post(f"/events/home-hero:s{round_number}-{number}/reward", {"value": 1.0})
         clock.shift(REWARD_WAIT + timedelta(seconds=5))
         report = retrain_report(stack, "home-hero")
         assert (report["status"], report["graduated"]) == ("trained", False)
@@ -431,9 +478,9 @@ def test_if_not_worse_keeps_a_candidate_it_cannot_show_is_not_worse_and_a_tolera
         for visitor in range(150):
             clock.shift(timedelta(seconds=1))
             event_id = f"g{number}-{visitor}"
-            chosen = decide(stack, 3, event_id=event_id).json()["action_id"]
-            if chosen == "a0":  # only a0 converts
-                stack.post(f"/events/{event_id}/reward", {"value": 1.0})
+            decided = decide(stack, 3, event_id=event_id).json()
+            if decided["action_id"] == "a0":  # only a0 converts
+                stack.post(f"/events/{decided['event_id']}/reward", {"value": 1.0})
         clock.shift(REWARD_WAIT + timedelta(seconds=5))
         return retrain_report(stack, "home-hero")
 

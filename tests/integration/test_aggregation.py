@@ -125,4 +125,4 @@ def test_a_reward_outside_the_decision_points_range_is_refused_on_both_routes(
     assert over.json()["error"]["code"] == "BadRequest"
     assert over.json()["error"]["innerError"]["code"] == "reward_out_of_range"
     assert stack.post("/personalizer/v1.0/events/p-1/reward", {"value": 0.5}).status == 204
-    assert logged_reward(stack, "p-1") == 0.5
+    assert logged_reward(stack, "personalizer:p-1") == 0.5

@@ -263,7 +263,7 @@ def test_an_unknown_route_is_api_gateway_s_404(stack: LocalStack, method: str, p
 
 @pytest.mark.parametrize(
     "event_id",
-    ["visit 1", "x" * 129, "visit%201", "caf\u00e9", "a;b", "'or'1'='1", "<script>", "%00"],
+    ["visit 1", "x" * 194, "visit%201", "caf\u00e9", "a;b", "'or'1'='1", "<script>", "%00"],
 )
 @pytest.mark.parametrize("operation", ["reward", "activate"])
 def test_a_bad_event_id_in_the_path_is_a_400(
@@ -276,8 +276,11 @@ def test_a_bad_event_id_in_the_path_is_a_400(
 @pytest.mark.parametrize("operation", ["reward", "activate"])
 def test_an_unknown_event_is_a_404_unknown_event(stack: LocalStack, operation: str) -> None:
     # Given an event id that is well-formed, as long as allowed, but never decided
-    response = stack.post(f"/events/{'v' * 128}/{operation}", {"value": 1.0})
+    response = stack.post(f"/events/home-hero:{'v' * 128}/{operation}", {"value": 1.0})
     assert_error(response, 404, "unknown_event")
+    # And one without its decision point says how event ids are written
+    bare = assert_error(stack.post(f"/events/visit-1/{operation}", {"value": 1.0}), 404)
+    assert "<decision_point>:<id>" in bare["message"]
 
 
 def test_a_duplicate_event_id_is_a_409_and_keeps_the_first_decision(stack: LocalStack) -> None:
@@ -289,7 +292,12 @@ def test_a_duplicate_event_id_is_a_409_and_keeps_the_first_decision(stack: Local
 
     # Then it is refused and the first decision is what stays logged
     assert_error(response, 409, "duplicate_event", "event_id")
-    assert stored_decision(stack, "visit-42")["chosen_action"]["S"] == first["action_id"]
+    assert first["event_id"] == "home-hero:visit-42"  # scoped to its decision point
+    assert stored_decision(stack, "home-hero:visit-42")["chosen_action"]["S"] == first["action_id"]
+
+    # And the same id is free in another decision point: no caller can take another's ids
+    elsewhere = stack.post("/decide", decide_body(event_id="visit-42", decision_point="other"))
+    assert elsewhere.status == 200 and elsewhere.json()["event_id"] == "other:visit-42"
 
 
 # --- Rewards: idempotent, aggregated, late --------------------------------------------------

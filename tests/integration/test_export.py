@@ -39,7 +39,7 @@ def traffic(stack: LocalStack, clock: time_machine.Traveller, day: int, count: i
         }
         assert stack.post("/decide", body).status == 200
         if number % 3 == 0:
-            stack.post(f"/events/d{day}-{number}/reward", {"value": 0.5})
+            stack.post(f"/events/home-hero:d{day}-{number}/reward", {"value": 0.5})
 
 
 def objects(stack: LocalStack) -> dict[str, str]:
@@ -80,7 +80,7 @@ def test_a_settled_day_is_exported_once_in_both_formats_and_replays(
     found = objects(stack)
     assert set(found) == {DSJSON, JSONL}
     rows = [json.loads(line) for line in found[JSONL].splitlines()]
-    assert [r["event_id"] for r in rows] == [f"d1-{n}" for n in range(60)]
+    assert [r["event_id"] for r in rows] == [f"home-hero:d1-{n}" for n in range(60)]
     first = rows[0]
     assert first["reward"] == 0.5 and rows[1]["reward"] is None and rows[1]["learned_reward"] == 0
     assert first["custom"] == {"weather": "sun"} and first["profile"] == {"segment": "returning"}
@@ -90,7 +90,7 @@ def test_a_settled_day_is_exported_once_in_both_formats_and_replays(
         "id": "coat", "features": {"category": "outerwear", "price": 129.0}
     }  # fmt: skip
     events = [json.loads(line) for line in found[DSJSON].splitlines()]
-    assert events[0]["_label_cost"] == -0.5 and events[0]["EventId"] == "d1-0"
+    assert events[0]["_label_cost"] == -0.5 and events[0]["EventId"] == "home-hero:d1-0"
     assert [e.get("_skipLearn", False) for e in events[:5]] == [False, False, False, True, False]
     assert events[0]["c"]["_multi"][0] == {
         "_tag": "coat", "action": {"category": "outerwear", "price": 129.0}

@@ -75,10 +75,14 @@ def assert_personalizer_error(
     return dict(error)
 
 
-def stored_decision(stack: LocalStack, event_id: str) -> dict[str, Any]:
+def stored_decision(
+    stack: LocalStack, event_id: str, decision_point: str = "personalizer"
+) -> dict[str, Any]:
+    """The decision logged for a Personalizer event id (kept scoped to its decision point)."""
     table = stack.template.tables["DecisionsTable"].name
+    key = {"event_id": {"S": f"{decision_point}:{event_id}"}}
     item = boto3.client("dynamodb", region_name="us-east-1").get_item(
-        TableName=table, Key={"event_id": {"S": event_id}}, ConsistentRead=True
+        TableName=table, Key=key, ConsistentRead=True
     )
     assert "Item" in item, f"no decision {event_id!r} stored"
     return dict(item["Item"])
@@ -143,7 +147,8 @@ def test_a_rank_is_logged_as_a_decision_with_flattened_features(stack: LocalStac
 def test_the_decision_point_is_the_template_parameter() -> None:
     for stack in make_stack(PersonalizerDecisionPoint="shop-hero"):
         answered = rank(stack)
-        assert stored_decision(stack, answered["eventId"])["decision_point"]["S"] == "shop-hero"
+        stored = stored_decision(stack, answered["eventId"], "shop-hero")
+        assert stored["decision_point"]["S"] == "shop-hero"
 
 
 def test_reward_and_activate_are_204s_with_no_body(stack: LocalStack) -> None:

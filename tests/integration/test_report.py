@@ -34,7 +34,7 @@ def a_day_of_traffic(
         holdout = answer["probability"] == 1.0 and answer["model_version"] is None
         reward = 1.0 if answer["action_id"] == "a1" or number % 10 == 0 else 0.0
         if reward:
-            stack.post(f"/events/d{day}-{number}/reward", {"value": reward})
+            stack.post(f"/events/home-hero:d{day}-{number}/reward", {"value": reward})
         earned["holdout" if holdout else "model"].append(reward)
     return earned
 

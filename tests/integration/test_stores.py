@@ -240,6 +240,18 @@ def test_sum_aggregation_adds_distinct_rewards_once_each(stores: Stores) -> None
     assert stored(stores, "e-1").reward == pytest.approx(3.6)
 
 
+def test_small_rewards_add_up_and_late_ones_are_kept_once(stores: Stores) -> None:
+    # Rewards DynamoDB writes with an exponent (1e-05) still add up, on time and late
+    stores.log.put(record("e-1"))
+    assert reward(stores, "e-1", 1e-05, "click", aggregation="sum") == "recorded"
+    assert reward(stores, "e-1", 1e-05, "view", aggregation="sum") == "recorded"
+    assert stored(stores, "e-1").reward == pytest.approx(2e-05)
+    stores.log.put(record("e-2", T0 - timedelta(microseconds=1)))
+    assert reward(stores, "e-2", 1e-05, "click", since=T0) == "late"
+    assert reward(stores, "e-2", 1e-05, "view", since=T0) == "late"
+    assert reward(stores, "e-2", 1e-05, "view", since=T0) == "duplicate"
+
+
 def test_average_aggregation_is_the_mean_of_distinct_rewards(stores: Stores) -> None:
     stores.log.put(record("e-1"))
     assert reward(stores, "e-1", 1.0, "rating-1", aggregation="average") == "recorded"
@@ -327,6 +339,15 @@ def test_settled_is_the_half_open_window_in_time_order(stores: Stores) -> None:
     assert [r.event_id for r in everything][:3] == ["e-0", "e-1", "e-2"]
     assert len(everything) == 8
     assert list(stores.log.settled(DP, T0 + timedelta(minutes=9), T0 + timedelta(hours=1))) == []
+
+
+def test_recent_is_the_same_window_newest_first(stores: Stores) -> None:
+    for m in (3, 1, 2, 0):
+        stores.log.put(record(f"e-{m}", T0 + timedelta(minutes=m)))
+    stores.log.put(record("other", T0 + timedelta(minutes=1), decision_point="email"))
+    recent = stores.log.recent(DP, T0, T0 + timedelta(minutes=2))
+    assert [r.event_id for r in recent] == ["e-2", "e-1"]
+    assert [r.event_id for r in stores.log.recent(DP, None, T0)] == ["e-0"]
 
 
 def test_settled_reads_every_page_of_a_large_window(stores: Stores) -> None:
@@ -550,22 +571,24 @@ def test_a_conditional_change_of_settings_loses_to_one_made_meanwhile(stores: St
     # Given settings never written, read as the defaults: a conditional write succeeds
     stores.registry.register(DP, T0)
     first = DecisionPointSettings(learning_mode="apprentice")
-    stores.registry.configure(DP, first, change("a"), expected=DecisionPointSettings())
+    read = stores.registry.current(DP)
+    assert read is not None and read.settings_revision == 0
+    stores.registry.configure(DP, first, change("a"), expected_revision=0)
+    read = stores.registry.current(DP)
+    assert read is not None and (read.settings, read.settings_revision) == (first, 1)
     # When an operator changes them after a reader read them
     stores.registry.configure(DP, DecisionPointSettings(retention_days=3), change("operator"))
 
     # Then the reader's conditional write is refused and changes nothing
     with pytest.raises(StaleSettings):
         stores.registry.configure(
-            DP, DecisionPointSettings(learning_mode="online"), change("b"), expected=first
+            DP, DecisionPointSettings(learning_mode="online"), change("b"), expected_revision=1
         )
     current = stores.registry.current(DP)
     assert current is not None and current.settings == DecisionPointSettings(retention_days=3)
     assert [c.principal for c in stores.registry.settings_history(DP, 50)] == ["operator", "a"]
     # And one that read the latest settings goes through
-    stores.registry.configure(
-        DP, first, change("c"), expected=DecisionPointSettings(retention_days=3)
-    )
+    stores.registry.configure(DP, first, change("c"), expected_revision=2)
 
 
 def test_the_export_mark_moves_only_from_where_it_was(stores: Stores) -> None:

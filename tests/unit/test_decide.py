@@ -141,7 +141,7 @@ def test_without_a_model_the_choice_is_uniform_over_the_allowed_actions() -> Non
     assert response.action_id != "sunglasses"
     assert (response.probability, response.model_version) == (pytest.approx(1 / 3), None)
     # And the log holds the decision as made, without the excluded action
-    record = world.log.records["e-1"]
+    record = world.log.records[f"{DP}:e-1"]
     assert [a for a, _ in record.features.actions] == ["winter-coat", "umbrella", "scarf"]
     assert record.chosen_action == response.action_id
     assert record.probability == response.probability
@@ -159,9 +159,9 @@ def test_a_decision_point_keeps_its_decisions_as_long_as_it_sets() -> None:
     world.ticker.seconds += 5.0
     world.decide(event_id="e-3")
 
-    assert world.log.records["e-1"].expires_at == int((NOW + LOOP.retention).timestamp())
-    assert world.log.records["e-2"].expires_at == int((NOW + LOOP.retention).timestamp())
-    assert world.log.records["e-3"].expires_at == int((NOW + timedelta(days=7)).timestamp())
+    assert world.log.records[f"{DP}:e-1"].expires_at == int((NOW + LOOP.retention).timestamp())
+    assert world.log.records[f"{DP}:e-2"].expires_at == int((NOW + LOOP.retention).timestamp())
+    assert world.log.records[f"{DP}:e-3"].expires_at == int((NOW + timedelta(days=7)).timestamp())
 
 
 def test_a_decision_point_is_registered_for_retrain_on_its_first_decision() -> None:
@@ -182,7 +182,7 @@ def test_the_model_ranks_the_actions() -> None:
     assert response.ranking[0].id == "umbrella"
     assert [r.probability for r in response.ranking] == pytest.approx([0.85, 0.05, 0.05, 0.05])
     assert sum(r.probability for r in response.ranking) == pytest.approx(1.0)
-    assert world.log.records["e-1"].model_version == 1
+    assert world.log.records[f"{DP}:e-1"].model_version == 1
 
 
 # --- reproducibility and duplicates --------------------------------------------------------------
@@ -203,8 +203,18 @@ def test_the_same_event_id_makes_the_same_decision() -> None:
 def test_an_event_id_is_generated_when_absent() -> None:
     world = World()
     first, second = world.decide(), world.decide()
-    assert (first.event_id, second.event_id) == ("generated-0", "generated-1")
-    assert set(world.log.records) == {"generated-0", "generated-1"}
+    assert (first.event_id, second.event_id) == (f"{DP}:generated-0", f"{DP}:generated-1")
+    assert set(world.log.records) == {f"{DP}:generated-0", f"{DP}:generated-1"}
+
+
+def test_a_callers_event_id_is_scoped_to_its_decision_point() -> None:
+    # Given another decision point's caller who took the id visit-1002 first
+    world = World()
+    taken = world.decide(event_id="visit-1002", decision_point="squatter")
+    # When this decision point's caller sends the same id, it is its own, and is answered
+    mine = world.decide(event_id="visit-1002")
+    assert (taken.event_id, mine.event_id) == ("squatter:visit-1002", f"{DP}:visit-1002")
+    assert world.log.records[mine.event_id].decision_point == DP
 
 
 def test_a_duplicate_event_id_is_refused_and_the_first_decision_kept() -> None:
@@ -212,7 +222,7 @@ def test_a_duplicate_event_id_is_refused_and_the_first_decision_kept() -> None:
     first = world.decide(event_id="e-1")
     with pytest.raises(DuplicateEvent):
         world.decide(event_id="e-1", profile={"segment": "new"})
-    record = world.log.records["e-1"]
+    record = world.log.records[f"{DP}:e-1"]
     assert record.features.profile == {"segment": "returning", "interests": ["running"]}
     assert record.chosen_action == first.action_id
 
@@ -237,7 +247,7 @@ def test_without_consent_the_baseline_action_is_served_and_the_profile_is_not_lo
     ]
     assert response.model_version is None
     # And nothing about the profile is logged, and the decision is never learned
-    record = world.log.records["e-1"]
+    record = world.log.records[f"{DP}:e-1"]
     assert record.features.profile == {}
     assert "shopper-42" not in repr(record)
     assert record.learnable is False
@@ -248,8 +258,8 @@ def test_a_deferred_decision_is_logged_as_not_activated() -> None:
     world = World()
     world.decide(event_id="deferred", defer_activation=True)
     world.decide(event_id="shown")
-    assert world.log.records["deferred"].activated is False
-    assert world.log.records["shown"].activated is True
+    assert world.log.records[f"{DP}:deferred"].activated is False
+    assert world.log.records[f"{DP}:shown"].activated is True
 
 
 # --- model refresh -------------------------------------------------------------------------------
@@ -317,7 +327,7 @@ def test_a_broken_model_or_registry_keeps_the_previous_model_serving(breakage: s
     # Then decide still answers with version 1 and its probabilities
     assert response.model_version == "1"
     assert served_pmf(world) == pytest.approx(before)
-    assert world.log.records["after"].model_version == 1
+    assert world.log.records[f"{DP}:after"].model_version == 1
     assert world.registry.reads == reads + 1  # the refresh was attempted
 
 
@@ -398,3 +408,15 @@ def test_a_visitor_is_always_in_the_holdout_or_always_out() -> None:
             world.log.records[world.decide(user_id=visitor).event_id].holdout for _ in range(10)
         }
         assert len(flags) == 1, visitor
+
+
+def test_only_visitors_who_consented_are_held_out() -> None:
+    # Given a decision point holding out half of its traffic
+    world = World()
+    world.decider.loop = LOOP.model_copy(update={"holdout_share": 0.5})
+    # Then no decision without consent is in the holdout (the lift compares like with like)
+    for number in range(40):
+        world.decide(event_id=f"n-{number}", consent=False)
+        world.decide(event_id=f"y-{number}")
+    held = [r for r in world.log.records.values() if r.holdout]
+    assert held and all(r.event_id.startswith(f"{DP}:y-") for r in held)

@@ -4,6 +4,7 @@ imported into a new decision point with the in-memory stores, and learned by ret
 from __future__ import annotations
 
 import json
+from collections import Counter
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -12,7 +13,6 @@ import vowpal_wabbit_next as vw
 from decider.errors import (
     AlreadyTrained,
     DuplicateEvent,
-    EventIdTaken,
     InvalidHistory,
     InvalidRequest,
 )
@@ -82,7 +82,7 @@ def refusal(parse: Any, *args: Any, **kwargs: Any) -> InvalidHistory:
 def test_a_personalizer_line_becomes_the_decision_it_logged() -> None:
     (record,) = dsjson([line()]).records
     assert record == DecisionRecord(
-        event_id="e-1",
+        event_id=f"{DP}:e-1",  # the file's id, scoped to the decision point
         decision_point=DP,
         decided_at=AT,
         features=record.features,
@@ -226,7 +226,7 @@ def test_lines_without_a_decision_are_skipped_and_counted() -> None:
 
 def test_windows_line_ends_and_a_byte_order_mark_are_read() -> None:
     parsed = dsjson(["\ufeff" + line() + "\r", line(EventId="e-2") + "\r", ""])
-    assert [record.event_id for record in parsed.records] == ["e-1", "e-2"]
+    assert [record.event_id for record in parsed.records] == [f"{DP}:e-1", f"{DP}:e-2"]
 
 
 def test_event_ids_are_kept_or_made_the_same_way_every_time() -> None:
@@ -236,7 +236,7 @@ def test_event_ids_are_kept_or_made_the_same_way_every_time() -> None:
     elsewhere = parse_dsjson(lines, decision_point="tea", retention=RETENTION, now=NOW)
 
     assert first == again
-    assert all(event_id.startswith("history-") for event_id in first)
+    assert all(event_id.startswith(f"{DP}:history-") for event_id in first)
     assert len(set(first)) == 3
     assert not set(first) & {record.event_id for record in elsewhere.records}
 
@@ -357,7 +357,7 @@ v-2,,hot-cocoa,0.25,0,snowy,,1.5e1,3.5,
 def test_a_csv_row_becomes_the_decision_it_logged() -> None:
     first, second = csv(CSV).records
 
-    assert first.event_id == "v-1"
+    assert first.event_id == f"{DP}:v-1"
     assert first.decided_at == datetime(2026, 10, 1, 6, 0, tzinfo=UTC)
     assert (first.chosen_action, first.probability, first.reward) == ("iced.coffee", 0.5, 1.0)
     # The candidates are the action column's ids, in the order they first appear
@@ -497,7 +497,7 @@ def test_an_import_logs_every_decision_and_makes_the_decision_point_known() -> N
     }
     assert len(stores.log.records) == 11
     assert stores.registry.decision_points() == [DP]
-    assert stores.log.records["visit-00003"].decision_point == DP
+    assert stores.log.records[f"{DP}:visit-00003"].decision_point == DP
 
 
 def test_importing_the_same_file_again_changes_nothing() -> None:
@@ -584,15 +584,13 @@ def test_a_registered_decision_point_not_yet_retrained_takes_history_with_its_li
     assert stores.import_file(line()).imported == 1
 
 
-def test_event_ids_of_another_decision_point_refuse_the_whole_file() -> None:
+def test_the_same_event_ids_in_another_decision_point_are_its_own() -> None:
     stores = Stores()
     stores.import_file(coffee_dsjson(3), dp="tea")
-    with pytest.raises(EventIdTaken) as refused:
-        stores.import_file(coffee_dsjson(5))
-    assert refused.value.status == 409
-    assert [p.line for p in refused.value.lines or []] == [1, 2, 3]
-    assert {r.decision_point for r in stores.log.records.values()} == {"tea"}
-    assert stores.registry.decision_points() == ["tea"]
+    assert stores.import_file(coffee_dsjson(5)).imported == 5
+    by_point = Counter(r.decision_point for r in stores.log.records.values())
+    assert by_point == {"tea": 3, DP: 5}
+    assert stores.registry.decision_points() == [DP, "tea"]
 
 
 def test_dsjson_takes_no_actions_and_a_file_needs_a_decision() -> None:

@@ -252,7 +252,7 @@ def test_rank_answers_every_action_with_the_excluded_last_at_probability_zero() 
     assert sum(r["probability"] for r in body["ranking"]) == pytest.approx(1.0)
     assert body["rewardActionId"] in {"NewsArticle", "EntertainmentArticle"}
     # And the decision is in the same log as /decide's, deferred, for the decision point
-    record = log.records[RANK["eventId"]]
+    record = log.records[f"{DP}:{RANK['eventId']}"]  # scoped to the decision point
     assert (record.decision_point, record.activated) == (DP, False)
     assert record.chosen_action == body["rewardActionId"]
     assert record.features.custom["device.mobile"] is True
@@ -261,7 +261,7 @@ def test_rank_answers_every_action_with_the_excluded_last_at_probability_zero() 
 def test_a_generated_event_id_is_answered_and_a_reused_one_is_a_refusal_naming_it() -> None:
     log = MemoryDecisionLog()
     first = personalizer.rank(decider(log), rank_request(eventId=None), DP)
-    assert first.event_id in log.records
+    assert f"{DP}:{first.event_id}" in log.records
 
     with pytest.raises(DuplicateEvent) as duplicate:
         personalizer.rank(decider(log), rank_request(eventId=first.event_id), DP)
@@ -273,13 +273,13 @@ def test_a_reward_is_recorded_and_activates_the_deferred_decision_as_personalize
     personalizer.rank(decider(log), rank_request(), DP)
     event_id = RANK["eventId"]
 
-    first = personalizer.reward(log, event_id, PersonalizerRewardRequest(value=0.5), LOOP, NOW)
-    again = personalizer.reward(log, event_id, PersonalizerRewardRequest(value=1.0), LOOP, NOW)
+    first = personalizer.reward(log, DP, event_id, PersonalizerRewardRequest(value=0.5), LOOP, NOW)
+    again = personalizer.reward(log, DP, event_id, PersonalizerRewardRequest(value=1.0), LOOP, NOW)
 
     # Under earliest, the first reward is learned; a second one changes nothing
     assert (first.status, again.status) == ("recorded", "recorded")
-    assert log.records[event_id].reward == 0.5
-    assert log.records[event_id].activated is True
+    assert log.records[f"{DP}:{event_id}"].reward == 0.5
+    assert log.records[f"{DP}:{event_id}"].activated is True
 
 
 def test_a_personalizer_reward_delivered_again_counts_once() -> None:
@@ -289,12 +289,12 @@ def test_a_personalizer_reward_delivered_again_counts_once() -> None:
     event_id, reward = RANK["eventId"], PersonalizerRewardRequest(value=0.5)
 
     statuses = [
-        personalizer.reward(log, event_id, reward, LOOP, NOW, delivery_id="request-1").status
+        personalizer.reward(log, DP, event_id, reward, LOOP, NOW, delivery_id="request-1").status
         for _ in range(3)
     ]
 
     assert statuses == ["recorded", "duplicate", "duplicate"]
-    assert log.records[event_id].reward == 0.5
+    assert log.records[f"{DP}:{event_id}"].reward == 0.5
 
 
 def test_under_sum_every_personalizer_reward_counts() -> None:
@@ -306,10 +306,10 @@ def test_under_sum_every_personalizer_reward_counts() -> None:
     for value in (0.25, 0.5):
         reward = PersonalizerRewardRequest(value=value)
         personalizer.reward(
-            log, RANK["eventId"], reward, LOOP, NOW, new_reward_id=lambda: next(ids)
+            log, DP, RANK["eventId"], reward, LOOP, NOW, new_reward_id=lambda: next(ids)
         )
 
-    assert log.records[RANK["eventId"]].reward == 0.75
+    assert log.records[f"{DP}:{RANK['eventId']}"].reward == 0.75
 
 
 def test_a_late_reward_does_not_activate() -> None:
@@ -317,11 +317,11 @@ def test_a_late_reward_does_not_activate() -> None:
     personalizer.rank(decider(log), rank_request(), DP)
 
     late = personalizer.reward(
-        log, RANK["eventId"], PersonalizerRewardRequest(value=1), LOOP, NOW + timedelta(hours=1)
+        log, DP, RANK["eventId"], PersonalizerRewardRequest(value=1), LOOP, NOW + timedelta(hours=1)
     )
 
     assert late.status == "late"
-    assert log.records[RANK["eventId"]].activated is False
+    assert log.records[f"{DP}:{RANK['eventId']}"].activated is False
 
 
 # --- Errors ---------------------------------------------------------------------------------
@@ -401,3 +401,8 @@ def test_any_feature_objects_become_a_valid_decide_request_or_a_400(objects: lis
     assert decide.context.features == flat.features
     for name, value in flat.features.items():
         assert _at(objects, flat.sources[name]) == value
+
+
+def test_defer_activation_is_a_boolean_not_a_number() -> None:
+    with pytest.raises(ValidationError):
+        rank_request(deferActivation=0)

@@ -89,14 +89,17 @@ def test_a_decision_points_own_settings_take_the_place_of_the_stacks() -> None:
     }
 
 
-STACK_ENV = {"decisions_table": "d", "models_table": "m", "models_bucket": "b"}
+def stack_settings(**changes: object) -> StackSettings:
+    return StackSettings.model_validate(
+        {"decisions_table": "d", "models_table": "m", "models_bucket": "b",
+         "reward_wait_seconds": 60, **changes}
+    )  # fmt: skip
 
 
 def test_the_stacks_reward_range_defaults_to_minus_one_to_one_and_must_be_a_range() -> None:
-    stack = StackSettings(**STACK_ENV, reward_wait_seconds=60)
-    assert stack.loop().reward_range == (-1.0, 1.0)
-    wide = StackSettings(**STACK_ENV, reward_wait_seconds=60, reward_min=-50, reward_max=500)
+    assert stack_settings().loop().reward_range == (-1.0, 1.0)
+    wide = stack_settings(reward_min=-50, reward_max=500)
     assert wide.loop().reward_range == (-50.0, 500.0)
     for bad in ({"reward_min": 1, "reward_max": 1}, {"default_reward": 2}, {"reward_max": 1e-200}):
         with pytest.raises(ValidationError):
-            StackSettings(**STACK_ENV, reward_wait_seconds=60, **bad)
+            stack_settings(**bad)

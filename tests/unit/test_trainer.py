@@ -110,7 +110,11 @@ class Shop:
                 {
                     "decision_point": decision_point,
                     "event_id": event_id,
-                    "context": {"season": "winter", "features": {"visit": event_id}},
+                    # The event id as logged (scoped), so a learned example names its decision
+                    "context": {
+                        "season": "winter",
+                        "features": {"visit": f"{decision_point}:{event_id}"},
+                    },
                     "profile": {"segment": "returning"},
                     "actions": [{"id": "winter-coat"}, {"id": "sunglasses"}, {"id": "umbrella"}],
                     **fields,
@@ -192,7 +196,7 @@ def test_decide_serves_the_promoted_version() -> None:
         )
     )
     assert response.model_version == "1"
-    assert shop.log.records["after-retrain"].model_version == 1
+    assert shop.log.records[response.event_id].model_version == 1
 
 
 def test_before_the_reward_wait_nothing_is_settled(
@@ -350,7 +354,7 @@ def test_a_retrain_continues_from_the_current_model() -> None:
     current = shop.registry.current(DP)
     assert current is not None and current.model_key is not None
     policy = Policy(shop.loop.exploration, model=shop.store.get(current.model_key))
-    visit = shop.log.records["visit-0001"].features
+    visit = shop.log.records[f"{DP}:visit-0001"].features
     assert policy.pmf(visit) == pytest.approx([0.2 / 3, 0.8 + 0.2 / 3, 0.2 / 3])
     # Which a model trained on the second window alone would not know
     alone = Policy(shop.loop.exploration)

@@ -91,7 +91,12 @@ def export(
                 keys.append(key)
             count += len(chunk)
         days.append(day.isoformat())
-    registry.exported(decision_point, until, expected=since)
+        # Marked day by day: a run cut short by the function's time limit keeps its days.
+        done = datetime.combine(day + timedelta(days=1), time(), tzinfo=UTC)
+        registry.exported(decision_point, done, expected=since)
+        since = done
+    if since is None or since < until:
+        registry.exported(decision_point, until, expected=since)
     return Exported(decision_point, days, count, keys)
 
 

@@ -77,7 +77,8 @@ def report(
     by_day: dict[date, _Day] = {}
     by_week: dict[str, _Week] = {}
     complete = True
-    for count, record in enumerate(log.settled(name, since - timedelta(microseconds=1), now)):
+    # Newest first: a report cut at its cap leaves out the oldest days, never today.
+    for count, record in enumerate(log.recent(name, since - timedelta(microseconds=1), now)):
         if count == MAX_REPORT_DECISIONS:
             complete = False
             break
@@ -86,7 +87,8 @@ def report(
         if not record.activated:
             continue
         model = record.learnable and record.mode == "online" and not record.holdout
-        if record.decided_at <= settled and (model or record.holdout):
+        due = record.reward_until <= now if record.reward_until else record.decided_at <= settled
+        if due and (model or record.holdout):
             reward = record.reward if record.reward is not None else loop.default_reward
             week = by_week.setdefault(_iso_week(record.decided_at), _Week())
             (day.model if model else day.holdout).add(reward)

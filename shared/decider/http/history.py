@@ -32,14 +32,13 @@ from decider.context.enrichment import enrich
 from decider.errors import (
     AlreadyTrained,
     DuplicateEvent,
-    EventIdTaken,
     InvalidHistory,
     InvalidRequest,
     LineProblem,
 )
 from decider.http.personalizer import Flattened, flatten
 from decider.learning.featurize import features_of
-from decider.records import CurrentModel, DecisionLog, DecisionRecord, Registry
+from decider.records import CurrentModel, DecisionLog, DecisionRecord, Registry, scoped_event_id
 from decider.schemas import (
     DEFAULT_MAX_ACTIONS,
     Action,
@@ -626,7 +625,7 @@ def _record(
     # Derived context as decide derives it at the decision's time (no geo in a history).
     context_used = enrich(request.context, decided_at) if timestamp else {}
     return DecisionRecord(
-        event_id=request.event_id or "",
+        event_id=scoped_event_id(decision_point, request.event_id or ""),
         decision_point=decision_point,
         decided_at=decided_at,
         features=features_of(request, context_used, request.actions),
@@ -732,7 +731,7 @@ def _new_event_ids(history: History, decision_point: str) -> History:
     def renamed(record: DecisionRecord) -> DecisionRecord:
         seed = f"{decision_point}\nreplay\n{record.event_id}"
         event_id = "history-" + hashlib.sha256(seed.encode()).hexdigest()[:32]
-        return dataclasses.replace(record, event_id=event_id)
+        return dataclasses.replace(record, event_id=scoped_event_id(decision_point, event_id))
 
     return dataclasses.replace(history, records=[renamed(r) for r in history.records])
 
@@ -742,23 +741,12 @@ def import_history(
 ) -> ImportReport:
     """Write a history's decisions to the log of a decision point that has never been trained,
     then register it, so that the next retrain learns them. Decisions it has logged already
-    (a repeated import) are left as they are; if another decision point has logged one of the
-    event ids, nothing is written."""
+    (a repeated import) are left as they are."""
     _refuse_trained(decision_point, registry)
     if not history.records:
         raise InvalidRequest("the file holds no decisions", "content")
+    # Event ids are scoped to the decision point: another's can never be among them.
     logged = log.decision_points_of([record.event_id for record in history.records])
-    taken = [
-        LineProblem(line, f"event id {r.event_id!r} is a decision of {logged[r.event_id]!r}")
-        for r, line in zip(history.records, history.lines, strict=True)
-        if logged.get(r.event_id, decision_point) != decision_point
-    ]
-    if taken:
-        raise EventIdTaken(
-            f"{len(taken)} event ids of the file are other decision points' decisions, "
-            "so nothing was imported",
-            taken[:MAX_LISTED_PROBLEMS],
-        )
     new = [record for record in history.records if record.event_id not in logged]
     with ThreadPoolExecutor(max_workers=WRITERS) as writers:
         written = sum(writers.map(lambda record: _put(log, record), new))

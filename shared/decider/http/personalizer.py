@@ -25,7 +25,7 @@ from decider import schemas
 from decider.errors import DuplicateEvent, InvalidRequest
 from decider.loop import events
 from decider.loop.decide import Decider
-from decider.records import DecisionLog
+from decider.records import DecisionLog, scoped_event_id
 from decider.settings import LoopSettings
 
 MAX_DEPTH = 8  # objects nested in one feature object
@@ -57,7 +57,7 @@ class PersonalizerRankRequest(_Shape):
     event_id: schemas.EventId | None = Field(
         default=None, description="URL-safe, at most 128 characters; generated when absent."
     )
-    defer_activation: bool | None = False
+    defer_activation: Annotated[bool, Field(strict=True)] | None = False  # not 0 or "true"
 
 
 class PersonalizerRankedAction(BaseModel):
@@ -213,7 +213,7 @@ def _target(loc: tuple[Any, ...], context: Flattened, actions: list[Flattened]) 
 
 
 def to_rank_response(
-    request: PersonalizerRankRequest, decided: schemas.DecideResponse
+    request: PersonalizerRankRequest, decided: schemas.DecideResponse, event_id: str
 ) -> PersonalizerRankResponse:
     """Every action ranked, as Personalizer does: the excluded ones last, with probability 0."""
     excluded = set(request.excluded_actions or [])
@@ -227,22 +227,31 @@ def to_rank_response(
         if action.id in excluded
     ]
     return PersonalizerRankResponse(
-        ranking=ranking, event_id=decided.event_id, reward_action_id=decided.action_id
+        ranking=ranking, event_id=event_id, reward_action_id=decided.action_id
     )
 
 
 def rank(
-    decider: Decider, request: PersonalizerRankRequest, decision_point: str
+    decider: Decider,
+    request: PersonalizerRankRequest,
+    decision_point: str,
+    new_event_id: Callable[[], str] = lambda: uuid.uuid4().hex,
 ) -> PersonalizerRankResponse:
+    """A rank under the client's event id (or a new one), as Personalizer names events: the
+    log keeps it scoped to the decision point these routes serve."""
+    if request.event_id is None:
+        request = request.model_copy(update={"event_id": new_event_id()})
+    assert request.event_id is not None
     try:
         decided = decider.decide(to_decide_request(request, decision_point))
     except DuplicateEvent as duplicate:
         raise DuplicateEvent(duplicate.message, "eventId") from None
-    return to_rank_response(request, decided)
+    return to_rank_response(request, decided, request.event_id)
 
 
 def reward(
     log: DecisionLog,
+    decision_point: str,
     event_id: str,
     request: PersonalizerRewardRequest,
     loop: LoopSettings,
@@ -250,8 +259,9 @@ def reward(
     delivery_id: str | None = None,
     new_reward_id: Callable[[], str] = lambda: uuid.uuid4().hex,
 ) -> schemas.RewardResponse:
-    """A Personalizer reward: every call counts under ``sum`` (as there), ``average`` and
-    ``max``, except a call delivered again (the same ``delivery_id``: the client's
+    """A Personalizer reward for an event of ``decision_point`` (the one these routes serve:
+    another's event is unknown here): every call counts under ``sum`` (as there), ``average``
+    and ``max``, except a call delivered again (the same ``delivery_id``: the client's
     x-ms-client-request-id, which the Azure SDKs keep across their retries); and, as there,
     a reward activates a deferred decision."""
     # Personalizer has no reward ids. Under earliest a second one changes nothing either way.
@@ -259,7 +269,12 @@ def reward(
     body = schemas.RewardRequest(value=request.value, reward_id=reward_id)
     # One conditional write stores the reward and activates: a retried call cannot leave one
     # without the other.
-    return events.record_reward(log, event_id, body, loop, now, activate=True)
+    scoped = scoped_event_id(decision_point, event_id)
+    return events.record_reward(log, scoped, body, loop, now, activate=True)
+
+
+def activate(log: DecisionLog, decision_point: str, event_id: str) -> schemas.ActivateResponse:
+    return events.activate(log, scoped_event_id(decision_point, event_id))
 
 
 def error_body(

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from decider.learning.apprentice import Apprenticeship, apprenticeship
+from decider.learning.apprentice import APPRENTICE_WINDOW, Apprenticeship, apprenticeship
 from decider.learning.evaluation import Evaluation
 from decider.learning.featurize import Label, to_vw_json
 from decider.learning.policy import Policy, RewardModel, lineage
@@ -37,6 +37,9 @@ MAX_DECISIONS_PER_RUN = 50_000
 MIN_HOLDOUT = 20
 # Decisions parsed at a time: bounded memory (VW examples are large), passes over each chunk.
 LEARN_CHUNK = 1000
+# The most decisions read back to find the newest apprentice ones (they may be interleaved
+# with holdout and logging decisions).
+APPRENTICE_READ = 5 * APPRENTICE_WINDOW
 # Who switched an apprentice decision point online, in its settings history.
 GRADUATION = "retrain: graduate_when"
 
@@ -85,7 +88,7 @@ def retrain(
             decisions_learned=0,
         )
 
-    window = _window(log.settled(decision_point, since, until), until, limit)
+    window = _window(log.settled(decision_point, since, until), until, limit, now - CLOCK_SKEW)
     report["window_end"] = until = window.until
     new = [r for r in window.records if r.learnable and r.activated]
     if not new:
@@ -143,9 +146,10 @@ def retrain(
         if record.holdout and record.activated and record.decided_at <= until:
             evaluation.holdout.add(_reward(record, loop.default_reward))
 
-    apprentice = apprenticeship(
-        window.records, [_reward(r, loop.default_reward) for r in window.records]
-    )
+    apprentice: Apprenticeship | None = None
+    if loop.learning_mode == "apprentice" or any(r.mode == "apprentice" for r in new):
+        judged = _newest_apprenticed(log, decision_point, until)
+        apprentice = apprenticeship(judged, [_reward(r, loop.default_reward) for r in judged])
     if apprentice is not None:
         evaluation.apprentice = apprentice.as_dict()
 
@@ -233,7 +237,9 @@ def _graduate(
     )
     online = current.settings.model_copy(update={"learning_mode": "online"})
     try:
-        registry.configure(current.decision_point, online, change, expected=current.settings)
+        registry.configure(
+            current.decision_point, online, change, expected_revision=current.settings_revision
+        )
     except StaleSettings:
         logger.info("%s: settings changed meanwhile; graduation checked next run",
                     current.decision_point)  # fmt: skip
@@ -242,13 +248,39 @@ def _graduate(
     return True
 
 
-def _window(records: Iterable[DecisionRecord], until: datetime, limit: int) -> Window:
+def _window(
+    records: Iterable[DecisionRecord], until: datetime, limit: int, due: datetime
+) -> Window:
+    """The decisions to learn now: up to ``limit`` (cut where the time changes), and none from
+    the first one whose own reward wait has not passed by ``due`` (one made under a longer
+    wait than today's): it and those after it wait for a later run, in order."""
     taken: list[DecisionRecord] = []
     for record in records:
+        if record.reward_until is not None and record.reward_until > due:
+            cut = record.decided_at - timedelta(microseconds=1)
+            kept = [r for r in taken if r.decided_at <= cut]
+            return Window(kept, cut, len(kept))
         if taken and len(taken) >= limit and record.decided_at != taken[-1].decided_at:
             return Window(taken, taken[-1].decided_at, len(taken))  # the rest is the next run's
         taken.append(record)
     return Window(taken, until, len(taken))
+
+
+def _newest_apprenticed(
+    log: DecisionLog, decision_point: str, until: datetime
+) -> list[DecisionRecord]:
+    """The settled decisions up to ``until`` that hold the newest ``APPRENTICE_WINDOW``
+    apprentice decisions, oldest first: the judgement spans as many retrain windows as it
+    takes, so a quiet decision point graduates too. At most APPRENTICE_READ are read."""
+    found: list[DecisionRecord] = []
+    apprenticed = 0
+    for record in log.recent(decision_point, None, until):
+        found.append(record)
+        apprenticed += record.mode == "apprentice" and record.model_top is not None
+        if apprenticed >= APPRENTICE_WINDOW or len(found) >= APPRENTICE_READ:
+            break
+    found.reverse()
+    return found
 
 
 def _split(labelled: list[tuple[DecisionRecord, Label]], share: float) -> int:

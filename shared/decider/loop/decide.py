@@ -13,7 +13,7 @@ from decider.errors import InvalidRequest
 from decider.learning.featurize import features_of
 from decider.learning.model_cache import ModelCache
 from decider.learning.policy import sample, uniform
-from decider.records import DecisionLog, DecisionRecord
+from decider.records import DecisionLog, DecisionRecord, scoped_event_id
 from decider.schemas import DecideRequest, DecideResponse, DecisionPointSettings, RankedAction
 from decider.settings import LoopSettings
 
@@ -55,7 +55,10 @@ class Decider:
 
     def decide(self, request: DecideRequest) -> DecideResponse:
         now = self.now()
-        event_id = request.event_id or self.new_event_id()
+        # Logged scoped to the decision point: no caller can take another decision point's
+        # ids. The draw and the holdout hash depend on the id alone (and the decision point).
+        given = request.event_id or self.new_event_id()
+        event_id = scoped_event_id(request.decision_point, given)
         actions = request.allowed_actions()
         context_used = enrich(request.context, now)
         features = features_of(request, context_used, actions)
@@ -67,7 +70,8 @@ class Decider:
                 field="actions",
             )
         loop = self._loop(request.decision_point, served.settings)
-        holdout = in_holdout(request, event_id, loop.holdout_share)
+        # Only visitors who consented are held out: the lift compares like with like.
+        holdout = request.consent and in_holdout(request, given, loop.holdout_share)
         mode = loop.learning_mode
         learns = request.consent and mode != "logging_only" and not holdout
         baseline = request.baseline_index(actions, served.settings.baseline_action)
@@ -78,7 +82,7 @@ class Decider:
         if learns and mode == "online":
             version = served.version if pmf is not None else None
             pmf = pmf or uniform(len(actions))
-            chosen = sample(pmf, event_id)
+            chosen = sample(pmf, given)
         else:
             # In apprentice mode (the model learns from it, and its top choice is logged to
             # measure how often it agrees), without consent, in logging_only mode, and for

@@ -6,6 +6,7 @@ import itertools
 import time
 from collections.abc import Collection, Iterator
 from datetime import datetime
+from decimal import Decimal
 from typing import Any, cast
 
 from decider.errors import DuplicateEvent, RewardOutOfRange, UnknownEvent
@@ -34,6 +35,7 @@ _REWARD_UPDATE = {
 _LARGER = " AND (attribute_not_exists(reward) OR reward < :value)"
 _REWARD_CONDITION = (
     "attribute_exists(event_id) AND NOT contains(reward_ids, :reward_id)"
+    " AND NOT contains(late_reward_ids, :reward_id)"
     # On time by the decision's own deadline, else by the stack's reward wait
     " AND ((attribute_exists(reward_until) AND reward_until >= :now)"
     " OR (attribute_not_exists(reward_until) AND decided_at >= :since))"
@@ -75,7 +77,7 @@ class DynamoDecisionLog(AwsStore):
         activate: bool = False,
     ) -> RewardStatus:
         values = {
-            ":value": {"N": repr(value)},
+            ":value": {"N": _number(value)},
             ":reward_ids": {"SS": [reward_id]},
             ":reward_id": {"S": reward_id},
         }
@@ -118,7 +120,11 @@ class DynamoDecisionLog(AwsStore):
                         f"{low:g} to {high:g}",
                         field="value",
                     )
-            if reward_id in old.get("reward_ids", {}).get("SS", []):
+            ids = [
+                *old.get("reward_ids", {}).get("SS", []),
+                *old.get("late_reward_ids", {}).get("SS", []),
+            ]
+            if reward_id in ids:
                 return "duplicate"
             deadline = old["reward_until"]["S"] if "reward_until" in old else None
             if (deadline or old["decided_at"]["S"]) < iso(now if deadline else on_time_since):
@@ -180,6 +186,16 @@ class DynamoDecisionLog(AwsStore):
     def settled(
         self, decision_point: str, since: datetime | None, until: datetime
     ) -> Iterator[DecisionRecord]:
+        return self._between(decision_point, since, until, oldest_first=True)
+
+    def recent(
+        self, decision_point: str, since: datetime | None, until: datetime
+    ) -> Iterator[DecisionRecord]:
+        return self._between(decision_point, since, until, oldest_first=False)
+
+    def _between(
+        self, decision_point: str, since: datetime | None, until: datetime, oldest_first: bool
+    ) -> Iterator[DecisionRecord]:
         start = iso(after(since)) if since else "0"
         query: dict[str, Any] = dict(
             TableName=self._table,
@@ -190,6 +206,7 @@ class DynamoDecisionLog(AwsStore):
                 ":start": {"S": start},
                 ":end": {"S": iso(until)},
             },
+            ScanIndexForward=oldest_first,
         )
         while True:
             page = self.client.query(**query)
@@ -225,6 +242,13 @@ class DynamoDecisionLog(AwsStore):
 _BATCH_GET_KEYS = 100  # DynamoDB's most per BatchGetItem
 
 
+def _number(value: float) -> str:
+    """A float as a DynamoDB number, written out in full (0.00001, not 1e-05): the same number
+    to DynamoDB, and one that moto's ADD can add to (it reads a number without a point as an
+    integer)."""
+    return format(Decimal(repr(value)), "f")
+
+
 def _item(record: DecisionRecord) -> dict[str, Any]:
     item: dict[str, Any] = {
         "event_id": {"S": record.event_id},
@@ -233,7 +257,7 @@ def _item(record: DecisionRecord) -> dict[str, Any]:
         "features": {"S": record.features.to_json()},
         "chosen_index": {"N": str(record.chosen_index)},
         "chosen_action": {"S": record.chosen_action},
-        "probability": {"N": repr(record.probability)},
+        "probability": {"N": _number(record.probability)},
         "learnable": {"BOOL": record.learnable},
         "activated": {"BOOL": record.activated},
         "expires_at": {"N": str(record.expires_at)},
@@ -241,7 +265,7 @@ def _item(record: DecisionRecord) -> dict[str, Any]:
     if record.model_version is not None:
         item["model_version"] = {"N": str(record.model_version)}
     if record.reward is not None:  # a decision imported from history comes with its reward
-        item["reward"] = {"N": repr(record.reward)}
+        item["reward"] = {"N": _number(record.reward)}
     if record.holdout:
         item["holdout"] = {"BOOL": True}
     if record.baseline_index:
@@ -255,8 +279,8 @@ def _item(record: DecisionRecord) -> dict[str, Any]:
     if record.aggregation is not None:
         item["aggregation"] = {"S": record.aggregation}
     if record.reward_range is not None:
-        item["reward_low"] = {"N": repr(record.reward_range[0])}
-        item["reward_high"] = {"N": repr(record.reward_range[1])}
+        item["reward_low"] = {"N": _number(record.reward_range[0])}
+        item["reward_high"] = {"N": _number(record.reward_range[1])}
     return item
 
 

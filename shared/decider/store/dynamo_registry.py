@@ -56,6 +56,7 @@ class DynamoRegistry(AwsStore):
             else DecisionPointSettings(),
             latest=int(item["latest"]["N"]) if "latest" in item else None,
             exported=parse_iso(item["exported"]["S"]) if "exported" in item else None,
+            settings_revision=int(item.get("settings_revision", {}).get("N", "0")),
         )
 
     def register(self, decision_point: str, now: datetime) -> None:
@@ -72,27 +73,31 @@ class DynamoRegistry(AwsStore):
         settings: DecisionPointSettings,
         change: SettingsChange,
         *,
-        expected: DecisionPointSettings | None = None,
+        expected_revision: int | None = None,
     ) -> None:
         update: dict[str, Any] = {
             "TableName": self._table,
             "Key": _key(decision_point, CURRENT),
             "UpdateExpression": "SET settings = :settings, "
+            "settings_revision = if_not_exists(settings_revision, :zero) + :one, "
             "registered_at = if_not_exists(registered_at, :now)",
             "ExpressionAttributeValues": {
                 ":settings": {"S": settings.model_dump_json()},
                 ":now": {"S": iso(change.at)},
+                ":zero": {"N": "0"},
+                ":one": {"N": "1"},
             },
         }
-        if expected is not None:
-            # Settings never written are the defaults; written ones compare as stored.
-            unset = expected == DecisionPointSettings()
+        if expected_revision is not None:
+            # A revision, not the settings' text: a field added to the settings later must
+            # not make every stored decision point look changed.
             update["ConditionExpression"] = (
-                "attribute_not_exists(settings) OR settings = :expected"
-                if unset
-                else "settings = :expected"
+                "attribute_not_exists(settings_revision)"
+                if expected_revision == 0
+                else "settings_revision = :expected"
             )
-            update["ExpressionAttributeValues"][":expected"] = {"S": expected.model_dump_json()}
+            if expected_revision:
+                update["ExpressionAttributeValues"][":expected"] = {"N": str(expected_revision)}
         try:
             # One transaction: the settings never change without their history entry.
             self.client.transact_write_items(

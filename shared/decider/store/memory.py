@@ -101,6 +101,11 @@ class MemoryDecisionLog:
         ]
         yield from sorted(chosen, key=lambda r: r.decided_at)
 
+    def recent(
+        self, decision_point: str, since: datetime | None, until: datetime
+    ) -> Iterator[DecisionRecord]:
+        yield from reversed(list(self.settled(decision_point, since, until)))
+
     def decision_points_of(self, event_ids: Collection[str]) -> dict[str, str]:
         return {i: self.records[i].decision_point for i in event_ids if i in self.records}
 
@@ -137,14 +142,16 @@ class MemoryRegistry:
         settings: DecisionPointSettings,
         change: SettingsChange,
         *,
-        expected: DecisionPointSettings | None = None,
+        expected_revision: int | None = None,
     ) -> None:
         current = self.pointers.get(decision_point) or CurrentModel(
             decision_point, None, None, None
         )
-        if expected is not None and current.settings != expected:
+        if expected_revision is not None and current.settings_revision != expected_revision:
             raise StaleSettings(f"the settings of {decision_point!r} changed meanwhile")
-        self.pointers[decision_point] = dataclasses.replace(current, settings=settings)
+        self.pointers[decision_point] = dataclasses.replace(
+            current, settings=settings, settings_revision=current.settings_revision + 1
+        )
         self.changes.setdefault(decision_point, []).append(change)
 
     def settings_history(self, decision_point: str, limit: int) -> list[SettingsChange]:
