@@ -27,7 +27,9 @@ def _no_real_aws(monkeypatch: pytest.MonkeyPatch) -> None:
 def make_stack(**overrides: str) -> Iterator[LocalStack]:
     with mock_aws():
         stack = LocalStack(
-            overrides={"ModelRefreshSeconds": "0", **overrides},
+            # Decide creates the decision points tests name (the template's default creates
+            # none: tests/integration/test_edges.py shows that).
+            overrides={"ModelRefreshSeconds": "0", "AutoCreateDecisionPoints": "1000", **overrides},
             extra_env={"POWERTOOLS_LOG_LEVEL": "WARNING"},
         )
         stack.create_resources()

@@ -21,7 +21,7 @@ app = http_api(logger)
     "/decide",
     operation_id="decide",
     summary="Choose an action for a visit and log the decision",
-    responses=responses("The chosen action, the ranking and the event id", 400, 409, 413, 415),
+    responses=responses("The chosen action, the ranking and the event id", 400, 404, 409, 413, 415),
 )
 @tracer.capture_method
 def decide(request: DecideRequest) -> DecideResponse:

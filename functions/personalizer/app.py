@@ -33,7 +33,7 @@ logger = Logger()
 metrics = Metrics()
 tracer = Tracer()
 settings = PersonalizerSettings()  # type: ignore[call-arg]  # from the environment
-decider = on_aws.decider(settings)
+decider = on_aws.decider(settings, own=[settings.personalizer_decision_point])
 log, loop = decider.log, decider.loop
 app = http_api(logger, shape=personalizer_error)
 

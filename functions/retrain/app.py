@@ -25,7 +25,12 @@ store = S3ModelStore(settings.models_bucket)
 @tracer.capture_lambda_handler(capture_response=False)
 def lambda_handler(event: dict, context: LambdaContext) -> dict:
     reports = retrain_all(
-        log=log, store=store, registry=registry, loop=settings.loop(), now=datetime.now(UTC)
+        log=log,
+        store=store,
+        registry=registry,
+        loop=settings.loop(),
+        now=datetime.now(UTC),
+        seconds_left=lambda: context.get_remaining_time_in_millis() / 1000,
     )
     for report in reports:
         logger.info("retrained", extra=report.model_dump(mode="json"))

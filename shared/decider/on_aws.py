@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
+
 from decider.learning.model_cache import ModelCache
 from decider.loop.decide import Decider
 from decider.settings import DecideSettings, StackSettings
@@ -14,12 +16,16 @@ def decision_log(settings: StackSettings) -> DynamoDecisionLog:
     return DynamoDecisionLog(settings.decisions_table, settings.decisions_by_time_index)
 
 
-def decider(settings: DecideSettings) -> Decider:
+def decider(settings: DecideSettings, own: Collection[str] = ()) -> Decider:
+    """Decide on the AWS stores; ``own``: decision points the function serves by its
+    configuration (created on first use, whatever the cap)."""
     loop = settings.loop()
     models = ModelCache(
         DynamoRegistry(settings.models_table),
         S3ModelStore(settings.models_bucket),
         loop.exploration,
         settings.model_refresh_seconds,
+        auto_create=settings.auto_create_decision_points,
+        own=own,
     )
     return Decider(models=models, log=decision_log(settings), loop=loop)

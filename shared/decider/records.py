@@ -225,6 +225,11 @@ class Registry(Protocol):
     def register(self, decision_point: str, now: datetime) -> None:
         """Make a decision point known to retrain (idempotent)."""
 
+    def create(self, decision_point: str, now: datetime, cap: int) -> bool:
+        """Register a decision point that a caller named for the first time, if fewer than
+        ``cap`` have been created that way; False when the cap is reached (and nothing was
+        written). True, too, if it exists already."""
+
     def decision_points(self) -> list[str]: ...
 
     def promote(self, version: ModelVersion, expected_version: int | None) -> None:

@@ -631,7 +631,12 @@ class ErrorResponse(BaseModel):
 
 class RetrainReport(BaseModel):
     decision_point: str
-    status: Literal["trained", "rejected", "nothing_to_learn", "not_settled", "failed"]
+    status: Literal[
+        "trained", "rejected", "nothing_to_learn", "not_settled", "failed", "deferred"
+    ] = Field(
+        description="deferred: the run's time ran out before this decision point's turn; it "
+        "goes first next run."
+    )
     model_version: str | None
     window_start: datetime | None
     window_end: datetime

@@ -214,6 +214,8 @@ class StackSettings(BaseSettings):
 
 class DecideSettings(StackSettings):
     model_refresh_seconds: Annotated[float, Field(ge=0)] = 5.0
+    # How many decision points decide creates on first use (0: only an operator creates them).
+    auto_create_decision_points: Annotated[int, Field(ge=0)] = 0
 
 
 class RewardSettings(StackSettings):

@@ -22,7 +22,7 @@ from infra.stack import ROOT
 
 pytestmark = pytest.mark.e2e
 
-PARAMS = "RewardWaitSeconds=1 ModelRefreshSeconds=0"
+PARAMS = "RewardWaitSeconds=1 ModelRefreshSeconds=0 AutoCreateDecisionPoints=1000"
 STARTUP_TIMEOUT = 60.0
 ACTIONS = [
     {"id": "winter-coat", "features": {"category": "outerwear", "price": 129.0}},

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from decider.errors import DuplicateEvent
+from decider.errors import DuplicateEvent, UnknownDecisionPoint
 from decider.learning.featurize import Label, features_of
 from decider.learning.model_cache import ModelCache
 from decider.learning.policy import Policy
@@ -420,3 +420,32 @@ def test_only_visitors_who_consented_are_held_out() -> None:
         world.decide(event_id=f"y-{number}")
     held = [r for r in world.log.records.values() if r.holdout]
     assert held and all(r.event_id.startswith(f"{DP}:y-") for r in held)
+
+
+def test_an_unknown_decision_point_is_refused_and_remembered_for_a_refresh_interval() -> None:
+    # Given a cache that creates no decision point itself
+    world = World()
+    world.models = ModelCache(
+        world.registry, world.store, EXPLORATION, 5.0, clock=world.ticker, auto_create=0
+    )
+    world.decider = world.new_decider(world.log)
+    with pytest.raises(UnknownDecisionPoint):
+        world.decide()
+    reads = world.registry.reads
+    # Then a repeat within the interval costs no registry read
+    with pytest.raises(UnknownDecisionPoint):
+        world.decide()
+    assert world.registry.reads == reads and world.log.records == {}
+    # And once an operator creates it, it is decided for after the interval
+    world.registry.register(DP, NOW)
+    world.ticker.seconds += 5.0
+    assert world.decide().decision_point == DP
+
+
+def test_with_the_registry_down_a_new_name_is_served_but_not_remembered() -> None:
+    world = World()
+    world.registry.broken = True
+    assert world.decide(decision_point="brand-new").model_version is None
+    world.registry.broken = False
+    world.models.model("brand-new", NOW)  # read again at once: nothing was cached
+    assert "brand-new" in world.registry.pointers

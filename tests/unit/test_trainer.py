@@ -799,3 +799,28 @@ def test_holdout_traffic_is_never_learned_and_its_reward_is_measured_beside_the_
         {"n": len(counted), "mean": 1.0, "low": 1.0, "high": 1.0}
     )
     assert report.evaluation["learned"]["mean"] == pytest.approx(0.5)
+
+
+def test_retrain_all_goes_least_recently_retrained_first_and_defers_when_time_runs_out() -> None:
+    # Given three decision points: one never retrained, one retrained long ago, one lately
+    shop = Shop()
+    for decision_point in ("lately", "long-ago", "never"):
+        shop.registry.register(decision_point, T0)
+    shop.registry.advance("long-ago", T0 - timedelta(days=2), expected_version=None)
+    shop.registry.advance("lately", T0 - timedelta(hours=1), expected_version=None)
+    # When the run has time for one only
+    left = iter([900.0, 60.0, 60.0])
+    reports = retrain_all(
+        log=shop.log,
+        store=shop.store,
+        registry=shop.registry,
+        loop=shop.loop,
+        now=T0,
+        seconds_left=lambda: next(left),
+    )
+    # Then the never-retrained one ran, and the others are deferred, oldest first next time
+    assert [(r.decision_point, r.status) for r in reports] == [
+        ("never", "nothing_to_learn"),
+        ("long-ago", "deferred"),
+        ("lately", "deferred"),
+    ]

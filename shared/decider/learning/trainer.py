@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Iterable
+import math
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from decider.learning.apprentice import APPRENTICE_WINDOW, Apprenticeship, apprenticeship
@@ -40,6 +41,9 @@ LEARN_CHUNK = 1000
 # The most decisions read back to find the newest apprentice ones (they may be interleaved
 # with holdout and logging decisions).
 APPRENTICE_READ = 5 * APPRENTICE_WINDOW
+# The longest one decision point's run takes (MAX_DECISIONS_PER_RUN at a few kB each, with
+# margin): none is started with less of the function's time left.
+RETRAIN_MARGIN = timedelta(minutes=2)
 # Who switched an apprentice decision point online, in its settings history.
 GRADUATION = "retrain: graduate_when"
 
@@ -328,12 +332,23 @@ def _str(version: int | None) -> str | None:
 
 
 def retrain_all(
-    *, log: DecisionLog, store: ModelStore, registry: Registry, loop: LoopSettings, now: datetime
+    *,
+    log: DecisionLog,
+    store: ModelStore,
+    registry: Registry,
+    loop: LoopSettings,
+    now: datetime,
+    seconds_left: Callable[[], float] = lambda: math.inf,
 ) -> list[RetrainReport]:
-    """Retrain every known decision point; one that fails leaves its current model serving
-    and does not stop the others."""
+    """Retrain every known decision point, the least recently retrained first (the oldest
+    watermark), and start none with less than RETRAIN_MARGIN of the run's time left: one that
+    is not reached goes first next run, so no decision point keeps another from its turn. One
+    that fails leaves its current model serving and does not stop the others."""
     reports = []
-    for decision_point in registry.decision_points():
+    for decision_point in _least_recently_retrained(registry):
+        if seconds_left() < RETRAIN_MARGIN.total_seconds():
+            reports.append(_report(decision_point, "deferred", now))
+            continue
         try:
             reports.append(
                 retrain(decision_point, log=log, store=store, registry=registry, loop=loop, now=now)
@@ -342,15 +357,26 @@ def retrain_all(
             logger.exception(
                 "retrain failed for %s; its current model keeps serving", decision_point
             )
-            reports.append(
-                RetrainReport(
-                    decision_point=decision_point,
-                    status="failed",
-                    model_version=None,
-                    window_start=None,
-                    window_end=now,
-                    decisions_seen=0,
-                    decisions_learned=0,
-                )
-            )
+            reports.append(_report(decision_point, "failed", now))
     return reports
+
+
+def _least_recently_retrained(registry: Registry) -> list[str]:
+    def watermark(decision_point: str) -> tuple[bool, datetime]:
+        current = registry.current(decision_point)
+        mark = current.watermark if current else None
+        return (mark is not None, mark or datetime.min.replace(tzinfo=UTC))
+
+    return sorted(registry.decision_points(), key=watermark)
+
+
+def _report(decision_point: str, status: Any, now: datetime) -> RetrainReport:
+    return RetrainReport(
+        decision_point=decision_point,
+        status=status,
+        model_version=None,
+        window_start=None,
+        window_end=now,
+        decisions_seen=0,
+        decisions_learned=0,
+    )

@@ -22,6 +22,9 @@ from decider.schemas import DecisionPointSettings, SettingsChange
 from decider.store.aws import AwsStore
 
 CURRENT = "current"
+# How many decision points decide created on first use: an item no decision point can name
+# (names start with a letter or digit), so it is never listed as one.
+CREATED = {"decision_point": {"S": "#created"}, "record": {"S": "count"}}
 SETTINGS = "settings#"  # a change of settings: settings#<when>#<unique>
 
 
@@ -66,6 +69,38 @@ class DynamoRegistry(AwsStore):
             UpdateExpression="SET registered_at = if_not_exists(registered_at, :now)",
             ExpressionAttributeValues={":now": {"S": iso(now)}},
         )
+
+    def create(self, decision_point: str, now: datetime, cap: int) -> bool:
+        count = {
+            "TableName": self._table,
+            "Key": CREATED,
+            "UpdateExpression": "SET created = if_not_exists(created, :zero) + :one",
+            "ConditionExpression": "attribute_not_exists(created) OR created < :cap",
+            "ExpressionAttributeValues": {
+                ":zero": {"N": "0"},
+                ":one": {"N": "1"},
+                ":cap": {"N": str(cap)},
+            },
+        }
+        new = {
+            "TableName": self._table,
+            "Key": _key(decision_point, CURRENT),
+            "UpdateExpression": "SET registered_at = :now, created_by = :decide",
+            "ConditionExpression": "attribute_not_exists(registered_at)",
+            "ExpressionAttributeValues": {":now": {"S": iso(now)}, ":decide": {"S": "decide"}},
+        }
+        try:
+            # One transaction: the count moves only with a decision point that is new.
+            self.client.transact_write_items(TransactItems=[{"Update": count}, {"Update": new}])
+        except self.client.exceptions.TransactionCanceledException as cancelled:
+            reasons = cancelled.response.get("CancellationReasons", [])
+            codes = [reason.get("Code") for reason in reasons]
+            if codes[1:2] == ["ConditionalCheckFailed"]:
+                return True  # it exists: created meanwhile, by decide or by an operator
+            if codes[:1] == ["ConditionalCheckFailed"]:
+                return False  # the cap is reached
+            raise
+        return True
 
     def configure(
         self,

@@ -129,12 +129,22 @@ class MemoryRegistry:
         self.pointers: dict[str, CurrentModel] = {}
         self.history: dict[str, list[ModelVersion]] = {}
         self.changes: dict[str, list[SettingsChange]] = {}
+        self.created = 0  # decision points created by decide, on first use
 
     def current(self, decision_point: str) -> CurrentModel | None:
         return self.pointers.get(decision_point)
 
     def register(self, decision_point: str, now: datetime) -> None:
         self.pointers.setdefault(decision_point, CurrentModel(decision_point, None, None, None))
+
+    def create(self, decision_point: str, now: datetime, cap: int) -> bool:
+        if decision_point in self.pointers:
+            return True
+        if self.created >= cap:
+            return False
+        self.created += 1
+        self.register(decision_point, now)
+        return True
 
     def configure(
         self,

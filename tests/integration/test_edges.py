@@ -1,0 +1,110 @@
+"""The edges of the API a stranger reaches: decision points that must exist, rewards that must
+fit, event ids no caller can take from another."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+
+import boto3
+import pytest
+
+from infra.stack import LocalStack
+from tests.conftest import make_stack
+
+ACTIONS = [{"id": "a"}, {"id": "b"}]
+
+
+@pytest.fixture
+def closed() -> Iterator[LocalStack]:
+    """The template's defaults: decide creates no decision point."""
+    yield from make_stack(AutoCreateDecisionPoints="0")
+
+
+def registered(stack: LocalStack) -> list[str]:
+    table = stack.template.tables["ModelRegistryTable"].name
+    items = boto3.client("dynamodb").scan(TableName=table)["Items"]
+    return sorted(i["decision_point"]["S"] for i in items if i["record"]["S"] == "current")
+
+
+def logged(stack: LocalStack) -> int:
+    table = stack.template.tables["DecisionsTable"].name
+    count: int = boto3.client("dynamodb").scan(TableName=table, Select="COUNT")["Count"]
+    return count
+
+
+def put(stack: LocalStack, decision_point: str) -> None:
+    answer = stack.http(
+        "PUT", f"/decision-points/{decision_point}", "{}", {"content-type": "application/json"}
+    )
+    assert answer.status == 200, answer.body
+
+
+def test_2000_unknown_decision_point_names_create_nothing(closed: LocalStack) -> None:
+    # When a caller decides for 2,000 names nobody created
+    for number in range(2000):
+        answer = closed.post("/decide", {"decision_point": f"junk-{number}", "actions": ACTIONS})
+        # Then each is a 404 that says how a decision point is created
+        assert answer.status == 404, answer.body
+        error = answer.json()["error"]
+        assert (error["code"], error["field"]) == ("unknown_decision_point", "decision_point")
+    assert "PUT /decision-points/junk-1999" in error["message"]
+    # And nothing was registered for retrain to walk, nor logged
+    assert registered(closed) == []
+    assert logged(closed) == 0
+
+
+def test_a_decision_point_an_operator_created_is_decided_for(closed: LocalStack) -> None:
+    assert closed.post("/decide", {"decision_point": "home-hero", "actions": ACTIONS}).status == 404
+    put(closed, "home-hero")
+    answer = closed.post("/decide", {"decision_point": "home-hero", "actions": ACTIONS})
+    assert answer.status == 200, answer.body
+    # And the Personalizer routes' own decision point needs no operator
+    rank = {"contextFeatures": [{"a": 1}], "actions": [{"id": "x", "features": [{"b": 1}]}]}
+    assert closed.post("/personalizer/v1.0/rank", rank).status == 201
+    assert registered(closed) == ["home-hero", "personalizer"]
+
+
+def test_decide_creates_decision_points_up_to_the_operators_cap() -> None:
+    for stack in make_stack(AutoCreateDecisionPoints="3"):
+        put(stack, "made-by-operator")  # not counted against the cap
+        statuses = [
+            stack.post("/decide", {"decision_point": name, "actions": ACTIONS}).status
+            for name in ("first", "second", "first", "third", "fourth", "made-by-operator")
+        ]
+        assert statuses == [200, 200, 200, 200, 404, 200]
+        assert registered(stack) == ["first", "made-by-operator", "second", "third"]
+
+
+@pytest.mark.parametrize("value", [1e6, 1.5, -2, 1e-200, -1e-131])
+def test_a_reward_outside_the_default_range_or_what_dynamodb_stores_is_a_400(
+    value: float,
+) -> None:
+    for stack in make_stack():
+        event_id = stack.post("/decide", {"decision_point": "hero", "actions": ACTIONS}).json()[
+            "event_id"
+        ]
+        answer = stack.post(f"/events/{event_id}/reward", {"value": value})
+        assert answer.status == 400, answer.body
+        assert answer.json()["error"]["field"] == "value"
+        body = json.dumps({"value": value})
+        personalizer = stack.http(
+            "POST",
+            "/personalizer/v1.0/events/x/reward",
+            body,
+            {"content-type": "application/json"},
+        )
+        assert personalizer.status == 400, personalizer.body
+
+
+def test_a_personalizer_reward_for_a_decide_event_is_unknown(stack: LocalStack) -> None:
+    event_id = stack.post("/decide", {"decision_point": "hero", "actions": ACTIONS}).json()[
+        "event_id"
+    ]
+    for operation in ("reward", "activate"):
+        answer = stack.post(f"/personalizer/v1.0/events/{event_id}/{operation}", {"value": 1})
+        assert answer.status == 404, answer.body
+        # And neither is it reachable without its decision point
+        bare = event_id.split(":", 1)[1]
+        answer = stack.post(f"/personalizer/v1.0/events/{bare}/{operation}", {"value": 1})
+        assert answer.status == 404, answer.body
