@@ -29,6 +29,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from decider.http.keys import new_key
+
 from infra.shops import (
     Visitor,
     best_probability,
@@ -94,18 +96,32 @@ class Round:
 
 
 class Client:
-    def __init__(self, base_url: str) -> None:
-        self.base_url = base_url
+    """The shop: its pages decide (no key, as a browser), its server rewards with its key."""
 
-    def post(self, path: str, body: dict[str, Any] | None = None, method: str = "POST") -> Any:
+    def __init__(self, base_url: str, server_key: str) -> None:
+        self.base_url = base_url
+        self.server_key = server_key
+
+    def post(
+        self,
+        path: str,
+        body: dict[str, Any] | None = None,
+        method: str = "POST",
+        headers: dict[str, str] | None = None,
+    ) -> Any:
         request = urllib.request.Request(
             self.base_url + path,
             data=json.dumps(body or {}).encode(),
-            headers={"content-type": "application/json"},
+            headers={"content-type": "application/json", **(headers or {})},
             method=method,
         )
         with urllib.request.urlopen(request, timeout=600) as response:
             return json.loads(response.read())
+
+    def reward(self, event_id: str, value: float) -> Any:
+        """What the shop's order system sends when a visitor converts: with its server key."""
+        body = {"value": value}
+        return self.post(f"/events/{event_id}/reward", body, headers={"x-api-key": self.server_key})
 
     def wait_until_up(self, timeout: float = 60) -> None:
         deadline = time.monotonic() + timeout
@@ -136,7 +152,7 @@ def run_round(client: Client, result: Round, size: int, stream: Any, rng: random
             result.uniform += uniform_probability(visitor)
             result.best += best_probability(visitor)
         if converted:
-            client.post(f"/events/{decision['event_id']}/reward", {"value": 1.0})
+            client.reward(decision["event_id"], 1.0)
         result.apprentice_off_rule += not _follow_the_rule(client, APPRENTICE, visitor, rng)
         if index % 4 == 0:
             result.logging_only_off_rule += not _follow_the_rule(client, LOGGING_ONLY, visitor, rng)
@@ -157,8 +173,18 @@ def _follow_the_rule(
     rule = house_rule(visitor)
     decision = client.post("/decide", {**visitor.request(decision_point), "baseline": rule})
     if rng.random() < conversion_probability(visitor, decision["action_id"]):
-        client.post(f"/events/{decision['event_id']}/reward", {"value": 1.0})
+        client.reward(decision["event_id"], 1.0)
     return bool(decision["action_id"] == rule and decision["probability"] == 1.0)
+
+
+def _refused_without_key(client: Client) -> int:
+    # On the logging-only decision point, which never learns: the demo's figures are unmoved
+    decision = client.post("/decide", {"decision_point": LOGGING_ONLY, "actions": [{"id": "a"}]})
+    try:
+        client.post(f"/events/{decision['event_id']}/reward", {"value": 1.0})
+    except urllib.error.HTTPError as refused:
+        return refused.code
+    raise SystemExit("a reward without a key was accepted")
 
 
 def retrain(client: Client) -> dict[str, dict[str, Any]]:
@@ -251,6 +277,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     started = time.monotonic()
+    # The shop's server key: the twin keeps only its hash, as the stack's secret does on AWS
+    server_key = new_key()
     twin = subprocess.Popen(
         [
             sys.executable,
@@ -263,10 +291,11 @@ def main(argv: list[str] | None = None) -> int:
             PARAMS,
         ],
         cwd=ROOT,
+        env={**os.environ, "DECIDER_API_KEYS": server_key},
         stdout=subprocess.DEVNULL,
     )
     try:
-        client = Client(f"http://127.0.0.1:{args.port}")
+        client = Client(f"http://127.0.0.1:{args.port}", server_key)
         client.wait_until_up()
         print(
             f"local twin up on 127.0.0.1:{args.port} ({PARAMS}); "
@@ -278,6 +307,12 @@ def main(argv: list[str] | None = None) -> int:
         print(
             f"{DECISION_POINT}: 10% holdout; {APPRENTICE}: apprentice, graduates on its own; "
             f"{LOGGING_ONLY}: logging only",
+            flush=True,
+        )
+        print(
+            "pages decide with no key; the shop's server rewards with its server key "
+            f"(x-api-key: {server_key[:7]}...); a reward without it is a 401: "
+            f"{_refused_without_key(client)}",
             flush=True,
         )
         rng, stream = random.Random(args.seed), visitors(args.seed)

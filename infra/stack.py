@@ -14,9 +14,10 @@ import itertools
 import json
 import os
 import threading
+import time
 import urllib.parse
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -24,6 +25,7 @@ from types import ModuleType
 from typing import Any
 
 import boto3
+from decider.http.keys import key_hash
 
 from infra.template import ACCOUNT, REGION, FunctionSpec, Route, Template
 
@@ -76,11 +78,20 @@ class LocalStack:
         overrides: dict[str, str] | None = None,
         extra_env: dict[str, str] | None = None,
         root: Path = ROOT,
+        api_keys: Sequence[str] = (),
+        headers: dict[str, str] | None = None,
     ) -> None:
+        """``api_keys``: the server keys valid on this stack (their hashes go in its keys
+        secret, as an operator's rotation puts them); ``headers``: what every request sends,
+        as a configured client would (a key, say)."""
         self.root = root
         self.template = Template.load(root / "template.yaml", overrides)
         self.extra_env = extra_env or {}
+        self.api_keys = list(api_keys)
+        self.headers = dict(headers or {})
         self._modules: dict[str, ModuleType] = {}
+        # API Gateway's cache of authorizer answers: (authorizer, identity) -> answer, until
+        self._authorized: dict[tuple[str, tuple[str, ...]], tuple[dict[str, Any], float]] = {}
         # Functions share this process (and os.environ): one invocation at a time.
         self._lock = threading.RLock()
 
@@ -95,6 +106,19 @@ class LocalStack:
                 s3.put_bucket_versioning(
                     Bucket=bucket.name, VersioningConfiguration={"Status": "Enabled"}
                 )
+        secrets = boto3.client("secretsmanager", region_name=REGION)
+        for secret in self.template.secrets.values():
+            secrets.create_secret(Name=secret.name, SecretString=secret.secret_string)
+        if self.api_keys:
+            self.set_api_keys(self.api_keys)
+
+    def set_api_keys(self, api_keys: Sequence[str]) -> None:
+        """Make these the valid server keys, newest first (an operator's rotation)."""
+        hashes = [key_hash(key) for key in api_keys]
+        boto3.client("secretsmanager", region_name=REGION).put_secret_value(
+            SecretId=self.template.secrets["ApiKeysSecret"].name,
+            SecretString=json.dumps({"server": hashes}),
+        )
 
     def environment(self, logical_id: str) -> dict[str, str]:
         spec = self.template.functions[logical_id]
@@ -118,18 +142,93 @@ class LocalStack:
         body: bytes | str | None = None,
         headers: dict[str, str] | None = None,
     ) -> HttpResponse:
-        """What API Gateway (HTTP API, payload 2.0) would answer."""
+        """What API Gateway (HTTP API, payload 2.0) would answer, to a client sending this
+        stack's ``headers`` and these."""
+        headers = {**self.headers, **(headers or {})}
+        origin = {k.lower(): v for k, v in headers.items()}.get("origin")
+        answer = self._route(method, path, body, headers)
+        cors = self.template.cors
+        if cors is None or origin is None or not cors.allows(origin):
+            return answer
+        # API Gateway's CORS: the allowed origin is named on every answer to it
+        allowed = "*" if "*" in cors.allow_origins else origin
+        return HttpResponse(
+            answer.status,
+            {**answer.headers, "access-control-allow-origin": allowed, "vary": "origin"},
+            answer.body,
+        )
+
+    def _route(
+        self, method: str, path: str, body: bytes | str | None, headers: dict[str, str]
+    ) -> HttpResponse:
+        lowered = {k.lower(): v for k, v in headers.items()}
+        if (
+            method.upper() == "OPTIONS"
+            and self.template.cors is not None
+            and "access-control-request-method" in lowered
+        ):
+            return self._preflight(lowered)
         raw_path, _, query = path.partition("?")
+        # HTTP APIs hand functions the path decoded (rawPath and pathParameters alike)
+        raw_path = urllib.parse.unquote(raw_path)
         for route in self.template.routes:
             params = route.match(method, raw_path)
             if params is not None:
-                event = http_event(route, method, raw_path, query, params, body, headers or {})
+                event = http_event(route, method, raw_path, query, params, body, headers)
                 try:
+                    if route.authorizer is not None:
+                        refused = self._authorize(route.authorizer, event)
+                        if refused is not None:
+                            return refused
                     result = self.invoke(route.function, event)
                 except Exception:  # API Gateway's answer to a crashed function
                     return HttpResponse(500, {}, json.dumps({"message": "Internal Server Error"}))
                 return _http_response(result)
         return HttpResponse(404, {}, json.dumps({"message": "Not Found"}))
+
+    def _preflight(self, headers: dict[str, str]) -> HttpResponse:
+        """API Gateway answers a CORS preflight itself, for any path: a 204, with the CORS
+        headers only when the origin, method and headers are allowed."""
+        cors = self.template.cors
+        assert cors is not None
+        method = headers["access-control-request-method"].upper()
+        asked = [h.strip().lower() for h in headers.get("access-control-request-headers", "")
+                 .split(",") if h.strip()]  # fmt: skip
+        origin = headers.get("origin", "")
+        if not (
+            cors.allows(origin)
+            and method in cors.allow_methods
+            and all(h in cors.allow_headers or "*" in cors.allow_headers for h in asked)
+        ):
+            return HttpResponse(204, {}, "")
+        return HttpResponse(
+            204,
+            {
+                "access-control-allow-methods": ",".join(cors.allow_methods),
+                "access-control-allow-headers": ",".join(cors.allow_headers),
+                "access-control-max-age": str(cors.max_age),
+            },
+            "",
+        )
+
+    def _authorize(self, name: str, event: dict[str, Any]) -> HttpResponse | None:
+        """What API Gateway does before a route with a Lambda authorizer: a 401 without the
+        identity headers, else the authorizer's answer (cached per identity for its TTL): a
+        403 if it refuses, or its context handed to the function."""
+        spec = self.template.authorizers[name]
+        identity = tuple(event["headers"].get(header.lower(), "") for header in spec.headers)
+        if not all(identity):
+            return HttpResponse(401, {}, json.dumps({"message": "Unauthorized"}))
+        cached = self._authorized.get((name, identity))
+        if cached is None or cached[1] <= time.time():
+            answer = self.invoke(spec.function, authorizer_event(event, list(identity)))
+            cached = (answer, time.time() + spec.ttl_seconds)
+            self._authorized[(name, identity)] = cached
+        answer = cached[0]
+        if not answer.get("isAuthorized"):
+            return HttpResponse(403, {}, json.dumps({"message": "Forbidden"}))
+        event["requestContext"]["authorizer"] = {"lambda": answer.get("context") or {}}
+        return None
 
     def post(self, path: str, payload: Any) -> HttpResponse:
         return self.http("POST", path, json.dumps(payload), {"content-type": "application/json"})
@@ -214,6 +313,24 @@ def http_event(
     if text is not None:
         event["body"] = text
     return event
+
+
+def authorizer_event(request: dict[str, Any], identity: list[str]) -> dict[str, Any]:
+    """The payload 2.0 event API Gateway sends a REQUEST authorizer for ``request``."""
+    method, path = request["routeKey"].split(" ", 1)
+    arn = f"arn:aws:execute-api:{REGION}:{ACCOUNT}:local/$default/{method}{path}"
+    return {
+        "version": "2.0",
+        "type": "REQUEST",
+        "routeArn": arn,
+        "identitySource": identity,
+        "routeKey": request["routeKey"],
+        "rawPath": request["rawPath"],
+        "rawQueryString": request["rawQueryString"],
+        "headers": request["headers"],
+        "requestContext": request["requestContext"],
+        **({"pathParameters": request["pathParameters"]} if "pathParameters" in request else {}),
+    }
 
 
 def scheduled_event(logical_id: str) -> dict[str, Any]:

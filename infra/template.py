@@ -1,7 +1,8 @@
 """Read template.yaml the way CloudFormation would, for the local twin and the tests.
 
 Only what the twin needs is understood: parameters (with overrides), Globals.Function,
-serverless functions with their HttpApi and Schedule events, DynamoDB tables and S3 buckets.
+serverless functions with their HttpApi and Schedule events, the HttpApi's Lambda
+authorizers, DynamoDB tables, S3 buckets and Secrets Manager secrets.
 Intrinsics resolve to local names: a table's physical name is ``<stack>-<LogicalId>``.
 """
 
@@ -49,6 +50,7 @@ class Route:
     path: str
     function: str
     iam: bool = False  # AWS_IAM authorizer on AWS; the twin has no IAM and serves it open
+    authorizer: str | None = None  # the name of the HttpApi's Lambda authorizer, if any
 
     @property
     def route_key(self) -> str:
@@ -82,6 +84,38 @@ class TableSpec:
 
 
 @dataclass(frozen=True)
+class AuthorizerSpec:
+    """A Lambda authorizer of the HttpApi: its function, the headers that identify a caller
+    (a request without one is a 401), and how long API Gateway caches its answer."""
+
+    name: str
+    function: str
+    headers: list[str]
+    ttl_seconds: int
+    simple_responses: bool
+
+
+@dataclass(frozen=True)
+class CorsSpec:
+    """The HttpApi's CorsConfiguration, as API Gateway applies it."""
+
+    allow_origins: list[str]
+    allow_methods: list[str]
+    allow_headers: list[str]
+    max_age: int
+
+    def allows(self, origin: str) -> bool:
+        return "*" in self.allow_origins or origin in self.allow_origins
+
+
+@dataclass(frozen=True)
+class SecretSpec:
+    logical_id: str
+    name: str
+    secret_string: str
+
+
+@dataclass(frozen=True)
 class BucketSpec:
     logical_id: str
     name: str
@@ -94,6 +128,9 @@ class Template:
     functions: dict[str, FunctionSpec]
     tables: dict[str, TableSpec]
     buckets: dict[str, BucketSpec]
+    authorizers: dict[str, AuthorizerSpec] = field(default_factory=dict)
+    secrets: dict[str, SecretSpec] = field(default_factory=dict)
+    cors: CorsSpec | None = None
 
     @property
     def routes(self) -> list[Route]:
@@ -118,6 +155,16 @@ class Template:
                 versioning = props.get("VersioningConfiguration", {}).get("Status") == "Enabled"
                 template.buckets[logical_id] = BucketSpec(
                     logical_id, resolver.physical_name(logical_id), versioning
+                )
+            elif kind == "AWS::Serverless::HttpApi":
+                template.authorizers.update(_authorizers(props))
+                if "CorsConfiguration" in props:
+                    template.cors = _cors(resolver.resolve(props["CorsConfiguration"]))
+            elif kind == "AWS::SecretsManager::Secret":
+                template.secrets[logical_id] = SecretSpec(
+                    logical_id,
+                    resolver.physical_name(logical_id),
+                    str(resolver.resolve(props.get("SecretString", ""))),
                 )
         return template
 
@@ -167,8 +214,10 @@ def _function(
         event_props = event.get("Properties", {})
         if event["Type"] == "HttpApi":
             method = str(event_props.get("Method", "ANY")).upper()
-            iam = event_props.get("Auth", {}).get("Authorizer") == "AWS_IAM"
-            routes.append(Route(method, event_props["Path"], logical_id, iam))
+            named = event_props.get("Auth", {}).get("Authorizer")
+            iam = named == "AWS_IAM"
+            authorizer = None if iam or named in (None, "NONE") else str(named)
+            routes.append(Route(method, event_props["Path"], logical_id, iam, authorizer))
         elif event["Type"] in ("Schedule", "ScheduleV2"):
             schedules.append(str(resolver.resolve(event_props["Schedule"])))
     return FunctionSpec(
@@ -179,6 +228,36 @@ def _function(
         routes=routes,
         schedules=schedules,
     )
+
+
+def _cors(spec: dict[str, Any]) -> CorsSpec:
+    def listed(value: Any) -> list[str]:  # a CommaDelimitedList parameter resolves to text
+        items = value.split(",") if isinstance(value, str) else value or []
+        return [str(item).strip() for item in items if str(item).strip()]
+
+    return CorsSpec(
+        allow_origins=listed(spec.get("AllowOrigins")),
+        allow_methods=[m.upper() for m in listed(spec.get("AllowMethods"))],
+        allow_headers=[h.lower() for h in listed(spec.get("AllowHeaders"))],
+        max_age=int(spec.get("MaxAge", 0)),
+    )
+
+
+def _authorizers(props: dict[str, Any]) -> dict[str, AuthorizerSpec]:
+    found = {}
+    for name, spec in props.get("Auth", {}).get("Authorizers", {}).items():
+        arn = spec.get("FunctionArn", {})
+        if not (isinstance(arn, dict) and "Fn::GetAtt" in arn):
+            raise ValueError(f"authorizer {name}: FunctionArn must be !GetAtt <Function>.Arn")
+        identity = spec.get("Identity", {})
+        found[name] = AuthorizerSpec(
+            name=name,
+            function=arn["Fn::GetAtt"][0],
+            headers=[str(h) for h in identity.get("Headers", [])],
+            ttl_seconds=int(identity.get("ReauthorizeEvery", 300)),
+            simple_responses=bool(spec.get("EnableSimpleResponses", False)),
+        )
+    return found
 
 
 class _Resolver:

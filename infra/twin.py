@@ -6,6 +6,10 @@ template) ``POST /_local/schedules/{LogicalId}`` fires a function's schedule at 
 ``GET /openapi.json`` and ``GET /docs`` (a Swagger UI) describe the API.
 
     python -m infra.twin --port 3000 --params "RewardWaitSeconds=5 ModelRefreshSeconds=1"
+
+The keyed routes (reward; Personalizer's) check keys as on AWS, against the hashes of the keys
+given with --api-keys, --api-keys-file (one a line) or DECIDER_API_KEYS (comma-separated);
+with none, the twin makes one and prints it.
 """
 
 from __future__ import annotations
@@ -22,6 +26,8 @@ import time
 import warnings
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+
+from decider.http.keys import new_key
 
 from infra.openapi import ApiDocs
 from infra.stack import LocalStack
@@ -45,12 +51,19 @@ class _Server(ThreadingHTTPServer):
 
 
 class Twin:
-    def __init__(self, port: int, overrides: dict[str, str], quiet: bool = False) -> None:
+    def __init__(
+        self,
+        port: int,
+        overrides: dict[str, str],
+        quiet: bool = False,
+        api_keys: list[str] | None = None,
+    ) -> None:
         self.port = port
         self.quiet = quiet
         self._aws_port = _free_port()
         self._start_aws()
-        self.stack = LocalStack(overrides)
+        self.made_key = None if api_keys else new_key()
+        self.stack = LocalStack(overrides, api_keys=api_keys or [self.made_key or ""])
         self.stack.create_resources()
         self.docs = ApiDocs(self.stack)
         self._stop = threading.Event()
@@ -76,9 +89,14 @@ class Twin:
         self._start_timers()
         self.log(f"local twin on http://127.0.0.1:{self.port} (AWS: moto on :{self._aws_port})")
         self.log(f"  API docs: http://127.0.0.1:{self.port}/docs (OpenAPI: /openapi.json)")
+        if self.made_key:
+            self.log(
+                f"  server key for this run (x-api-key, Ocp-Apim-Subscription-Key): {self.made_key}"
+            )
         for route in self.stack.template.routes:
             iam = "  (IAM on AWS; open here)" if route.iam else ""
-            self.log(f"  {route.route_key:<50} -> {route.function}{iam}")
+            keyed = f"  (key: {route.authorizer})" if route.authorizer else ""
+            self.log(f"  {route.route_key:<50} -> {route.function}{iam}{keyed}")
         for logical_id, expressions in self.stack.schedules().items():
             self.log(
                 f"  schedule {', '.join(expressions)} -> {logical_id} "
@@ -211,10 +229,20 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", "3000")))
     parser.add_argument("--params", default="", help='template overrides: "Key=Value ..."')
     parser.add_argument("--quiet-requests", action="store_true", help="don't log each request")
+    parser.add_argument(
+        "--api-keys",
+        default=os.environ.get("DECIDER_API_KEYS", ""),
+        help="server keys, comma-separated (default: $DECIDER_API_KEYS)",
+    )
+    parser.add_argument("--api-keys-file", help="a file of server keys, one a line")
     args = parser.parse_args(argv)
+    keys = [k.strip() for k in args.api_keys.split(",") if k.strip()]
+    if args.api_keys_file:
+        with open(args.api_keys_file) as lines:
+            keys += [line.strip() for line in lines if line.strip()]
     logging.getLogger("werkzeug").setLevel(logging.ERROR)  # moto's server: one line per call
     warnings.filterwarnings("ignore", message="No application metrics to publish")
-    twin = Twin(args.port, parse_overrides(args.params))
+    twin = Twin(args.port, parse_overrides(args.params), api_keys=keys)
     twin.verbose_requests = not args.quiet_requests
     try:
         twin.serve_forever()

@@ -24,6 +24,12 @@ def _no_real_aws(monkeypatch: pytest.MonkeyPatch) -> None:
     assert "AWS_ENDPOINT_URL" not in os.environ
 
 
+# The server key of test stacks (a real key's shape; its hash is what the stack keeps), sent
+# by LocalStack.post as a configured server would send it.
+TEST_KEY = "dk_test-key-0000000000000000000000000000000000000"
+KEY_HEADERS = {"x-api-key": TEST_KEY, "ocp-apim-subscription-key": TEST_KEY}
+
+
 def make_stack(**overrides: str) -> Iterator[LocalStack]:
     with mock_aws():
         stack = LocalStack(
@@ -31,6 +37,8 @@ def make_stack(**overrides: str) -> Iterator[LocalStack]:
             # none: tests/integration/test_edges.py shows that).
             overrides={"ModelRefreshSeconds": "0", "AutoCreateDecisionPoints": "1000", **overrides},
             extra_env={"POWERTOOLS_LOG_LEVEL": "WARNING"},
+            api_keys=[TEST_KEY],
+            headers=KEY_HEADERS,
         )
         stack.create_resources()
         yield stack

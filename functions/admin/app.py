@@ -33,6 +33,8 @@ registry = DynamoRegistry(settings.models_table)
 log = on_aws.decision_log(settings)
 loop = settings.loop()
 HISTORY_ROUTE = "POST /decision-points/{decision_point}/history"
+# A name with characters no route takes (HTTP APIs decode the path before it is matched).
+_NO_ROUTE = "No such route: a decision point name with characters no route takes"
 app = http_api(logger, body_limits={HISTORY_ROUTE: MAX_HISTORY_BODY_BYTES})
 
 DecisionPointPath = Annotated[
@@ -61,7 +63,12 @@ def get_decision_point(decision_point: DecisionPointPath) -> DecisionPoint:
     operation_id="putDecisionPoint",
     summary="Set a decision point's settings (one left out takes the stack's default)",
     responses=responses(
-        "The settings now in force, and whether a new model lineage starts", 400, 413, 415
+        "The settings now in force, and whether a new model lineage starts",
+        400,
+        404,
+        413,
+        415,
+        meanings={404: _NO_ROUTE},
     ),
 )
 @tracer.capture_method
@@ -164,10 +171,12 @@ def get_dashboard() -> Response[str]:
     responses=responses(
         "What was imported",
         400,
+        404,
         409,
         413,
         415,
         meanings={
+            404: _NO_ROUTE,
             400: "Invalid input, or lines of the file that are not valid decisions (listed "
             "in error.lines); nothing was imported",
             409: "The decision point has been retrained already (already_trained)",

@@ -1,7 +1,7 @@
 """Azure Personalizer v1.0 compatible rank, reward and activate, on the core behind /decide.
 
-The ``Ocp-Apim-Subscription-Key`` header a Personalizer client sends is accepted and ignored:
-on AWS, protect these routes with an API Gateway authorizer that checks it.
+A Personalizer client sends its key as ``Ocp-Apim-Subscription-Key``: the API's authorizer
+checks it as it checks the x-api-key of /reward, and a missing or wrong one is a 401.
 """
 
 from datetime import UTC, datetime
@@ -20,7 +20,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from decider import on_aws
 from decider.http import personalizer
-from decider.http.api import http_api, personalizer_error
+from decider.http.api import http_api, key_required, personalizer_error
 from decider.http.personalizer import (
     PersonalizerErrorResponse,
     PersonalizerRankRequest,
@@ -50,6 +50,11 @@ _REFUSED: dict[int, OpenAPIResponse] = {
 _UNKNOWN: dict[int, OpenAPIResponse] = {
     404: {"description": "ResourceNotFound: no such event", "content": _ERROR}
 }
+# Every route takes the resource's key, as Azure's did.
+_KEY = "Ocp-Apim-Subscription-Key"
+_KEYED: dict[int, OpenAPIResponse] = {
+    401: {"description": f"PermissionDenied: no valid key in {_KEY}", "content": _ERROR}
+}
 
 
 @app.post(
@@ -60,7 +65,9 @@ _UNKNOWN: dict[int, OpenAPIResponse] = {
             "content": {"application/json": {"model": PersonalizerRankResponse}},
         },
         **_REFUSED,
+        **_KEYED,
     },
+    middlewares=[key_required(_KEY)],
 )
 @tracer.capture_method
 def rank(request: PersonalizerRankRequest) -> Response[PersonalizerRankResponse]:
@@ -72,7 +79,13 @@ def rank(request: PersonalizerRankRequest) -> Response[PersonalizerRankResponse]
 
 @app.post(
     "/personalizer/v1.0/events/<eventId>/reward",
-    responses={204: {"description": "Rewarded", "content": {}}, **_REFUSED, **_UNKNOWN},
+    responses={
+        204: {"description": "Rewarded", "content": {}},
+        **_REFUSED,
+        **_UNKNOWN,
+        **_KEYED,
+    },
+    middlewares=[key_required(_KEY)],
 )
 @tracer.capture_method
 def reward(
@@ -103,7 +116,13 @@ def reward(
 
 @app.post(
     "/personalizer/v1.0/events/<eventId>/activate",
-    responses={204: {"description": "Activated", "content": {}}, **_REFUSED, **_UNKNOWN},
+    responses={
+        204: {"description": "Activated", "content": {}},
+        **_REFUSED,
+        **_UNKNOWN,
+        **_KEYED,
+    },
+    middlewares=[key_required(_KEY)],
 )
 @tracer.capture_method
 def activate(event_id: EventIdPath) -> Response[None]:

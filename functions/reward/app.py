@@ -9,7 +9,7 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from decider import on_aws
-from decider.http.api import http_api, responses
+from decider.http.api import http_api, key_required, responses
 from decider.loop import events
 from decider.records import MAX_EVENT_ID
 from decider.schemas import ActivateResponse, RewardRequest, RewardResponse
@@ -33,7 +33,10 @@ EventIdPath = Annotated[
     "/events/<event_id>/reward",
     operation_id="reward",
     summary="Report the reward (e.g. a conversion) of a decision",
-    responses=responses("Recorded, a duplicate, or late (stored, not learned)", 400, 404, 413, 415),
+    responses=responses(
+        "Recorded, a duplicate, or late (stored, not learned)", 400, 401, 404, 413, 415
+    ),
+    middlewares=[key_required("x-api-key")],
 )
 @tracer.capture_method
 def reward(event_id: EventIdPath, body: RewardRequest) -> RewardResponse:

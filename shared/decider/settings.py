@@ -238,3 +238,9 @@ class AdminSettings(StackSettings):
 
 class ExportSettings(StackSettings):
     exports_bucket: str
+
+
+class AuthorizerSettings(BaseSettings):
+    model_config = SettingsConfigDict(case_sensitive=False, extra="ignore")
+
+    keys_secret: str

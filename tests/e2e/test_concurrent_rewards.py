@@ -14,6 +14,7 @@ from typing import TypeVar
 
 import pytest
 
+from tests.conftest import KEY_HEADERS
 from tests.e2e.test_twin import RunningTwin, start_twin
 
 pytestmark = pytest.mark.e2e
@@ -103,7 +104,7 @@ def _personalizer_reward(twin: RunningTwin, event_id: str, value: float, deliver
     request = urllib.request.Request(
         f"{twin.base_url}/personalizer/v1.0/events/{event_id}/reward",
         data=json.dumps({"value": value}).encode(),
-        headers={"content-type": JSON, "x-ms-client-request-id": delivery},
+        headers={"content-type": JSON, "x-ms-client-request-id": delivery, **KEY_HEADERS},
         method="POST",
     )
     with urllib.request.urlopen(request, timeout=30) as answer:

@@ -19,6 +19,7 @@ from azure.cognitiveservices.personalizer.models import (
 from msrest.authentication import CognitiveServicesCredentials
 from msrest.exceptions import HttpOperationError
 
+from tests.conftest import TEST_KEY
 from tests.e2e.test_twin import RunningTwin, start_twin
 
 pytestmark = pytest.mark.e2e
@@ -42,8 +43,12 @@ def twin() -> Iterator[RunningTwin]:
 
 @pytest.fixture
 def client(twin: RunningTwin) -> PersonalizerClient:
-    # Only the endpoint and the key change; the key is accepted and not checked locally
-    personalizer = PersonalizerClient(twin.base_url, CognitiveServicesCredentials("local-key"))
+    # Only the endpoint and the key change: the twin checks the key as the stack does on AWS
+    return sdk(twin, TEST_KEY)
+
+
+def sdk(twin: RunningTwin, key: str) -> PersonalizerClient:
+    personalizer = PersonalizerClient(twin.base_url, CognitiveServicesCredentials(key))
     personalizer.config.proxies.use_env_settings = False  # the twin is on 127.0.0.1
     return personalizer
 
@@ -108,3 +113,15 @@ def test_the_sdk_sees_personalizer_s_errors(client: PersonalizerClient) -> None:
     error = refused.value.error.error
     assert (error.code, error.target) == ("BadRequest", "actions.0.features.0.orders")
     assert "only strings" in error.message
+
+
+def test_the_sdk_with_a_wrong_key_gets_a_401(twin: RunningTwin) -> None:
+    wrong = sdk(twin, "the-key-of-another-resource")
+    with pytest.raises(ErrorResponseException) as refused:
+        wrong.rank(RankRequest(context_features=CONTEXT, actions=ACTIONS))
+    assert refused.value.response.status_code == 401
+    assert refused.value.error is not None
+    assert refused.value.error.error.code == "PermissionDenied"
+    with pytest.raises(HttpOperationError) as reward:
+        wrong.events.reward("any-event", 1.0)
+    assert reward.value.response.status_code == 401

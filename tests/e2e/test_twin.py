@@ -19,6 +19,7 @@ from typing import IO, Any
 import pytest
 
 from infra.stack import ROOT
+from tests.conftest import KEY_HEADERS, TEST_KEY
 
 pytestmark = pytest.mark.e2e
 
@@ -52,6 +53,8 @@ class RunningTwin:
         self, method: str, path: str, body: bytes | None = None, content_type: str | None = None
     ) -> Answer:
         request = urllib.request.Request(self.base_url + path, data=body, method=method)
+        for name, value in KEY_HEADERS.items():  # a server's client, configured with its key
+            request.add_header(name, value)
         if content_type:
             request.add_header("content-type", content_type)
         try:
@@ -96,6 +99,7 @@ def start_twin(params: str = PARAMS) -> Iterator[RunningTwin]:
     port = _free_port()
     # The twin plays AWS itself (moto's server); nothing of a real account may leak in.
     environment = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    environment["DECIDER_API_KEYS"] = TEST_KEY
     command = [
         sys.executable,
         "-m",

@@ -108,3 +108,34 @@ def test_a_personalizer_reward_for_a_decide_event_is_unknown(stack: LocalStack) 
         bare = event_id.split(":", 1)[1]
         answer = stack.post(f"/personalizer/v1.0/events/{bare}/{operation}", {"value": 1})
         assert answer.status == 404, answer.body
+
+
+def test_pages_of_the_allowed_origins_may_call_decide_and_no_others() -> None:
+    for stack in make_stack(AllowedOrigins="https://www.myshop.com,https://m.myshop.com"):
+        preflight = {"access-control-request-method": "POST",
+                     "access-control-request-headers": "content-type"}  # fmt: skip
+        # The browser's preflight is answered by API Gateway, for an allowed origin with CORS
+        allowed = stack.http("OPTIONS", "/decide", None,
+                             {**preflight, "origin": "https://m.myshop.com"})  # fmt: skip
+        assert allowed.status == 204
+        assert allowed.headers["access-control-allow-origin"] == "https://m.myshop.com"
+        assert "POST" in allowed.headers["access-control-allow-methods"]
+        assert allowed.headers["access-control-allow-headers"] == "content-type"
+        # And for another origin without: the browser refuses to send the request
+        other = stack.http(
+            "OPTIONS", "/decide", None, {**preflight, "origin": "https://evil.example"}
+        )
+        assert other.status == 204 and "access-control-allow-origin" not in other.headers
+        # The answers themselves name the allowed origin only
+        body = json.dumps({"decision_point": "hero", "actions": ACTIONS})
+        for origin, named in (("https://www.myshop.com", True), ("https://evil.example", False)):
+            answer = stack.http("POST", "/decide", body,
+                                {"content-type": "application/json", "origin": origin})  # fmt: skip
+            assert answer.status == 200
+            assert ("access-control-allow-origin" in answer.headers) is named
+
+
+def test_by_default_no_origin_may_call_from_a_browser(stack: LocalStack) -> None:
+    cors = stack.template.cors
+    assert cors is not None and cors.allow_origins == ["https://shop.example.invalid"]
+    assert not cors.allows("https://www.myshop.com")

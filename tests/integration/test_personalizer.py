@@ -18,14 +18,14 @@ import time_machine
 
 from infra.stack import ROOT, HttpResponse, LocalStack
 from infra.template import load_yaml
-from tests.conftest import make_stack, retrain_report
+from tests.conftest import TEST_KEY, make_stack, retrain_report
 
 pytestmark = pytest.mark.filterwarnings("ignore:No application metrics to publish")
 
 REWARD_WAIT = timedelta(seconds=600)  # the template's default
 BASE = "/personalizer/v1.0"
 # What a Personalizer client sends: JSON with a charset, and its subscription key
-HEADERS = {"content-type": "application/json; charset=utf-8", "Ocp-Apim-Subscription-Key": "k"}
+HEADERS = {"content-type": "application/json; charset=utf-8", "Ocp-Apim-Subscription-Key": TEST_KEY}
 RANK: dict[str, Any] = {
     "contextFeatures": [
         {"user": {"profileType": "AnonymousUser", "latlong": [47.6, -122.1]}},

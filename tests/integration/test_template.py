@@ -182,7 +182,45 @@ def test_the_models_bucket_is_versioned_encrypted_and_not_public() -> None:
 
 
 def test_every_function_has_a_settings_class() -> None:
-    assert set(LocalStack().template.functions) == set(SETTINGS)
+    assert set(LocalStack().template.functions) == set(SETTINGS) | {"AuthorizerFunction"}
+
+
+# How each route is reached on AWS: by browsers (no key; CORS), with a server key checked by
+# the authorizer, or with IAM. A new route fails here until it is placed.
+ROUTE_AUTH = {
+    "POST /decide": None,
+    "POST /events/{event_id}/activate": None,
+    "GET /dashboard": None,  # the page alone: it signs its calls to the IAM routes
+    "POST /events/{event_id}/reward": "ServerKey",
+    "POST /personalizer/v1.0/rank": "PersonalizerKey",
+    "POST /personalizer/v1.0/events/{eventId}/reward": "PersonalizerKey",
+    "POST /personalizer/v1.0/events/{eventId}/activate": "PersonalizerKey",
+    "GET /decision-points/{decision_point}": "AWS_IAM",
+    "PUT /decision-points/{decision_point}": "AWS_IAM",
+    "POST /decision-points/{decision_point}/history": "AWS_IAM",
+    "GET /decision-points/{decision_point}/models": "AWS_IAM",
+    "POST /decision-points/{decision_point}/models/{version}/promote": "AWS_IAM",
+    "GET /decision-points/{decision_point}/report": "AWS_IAM",
+}
+
+
+def test_every_route_has_the_authentication_its_callers_need() -> None:
+    template = LocalStack().template
+    found = {r.route_key: "AWS_IAM" if r.iam else r.authorizer for r in template.routes}
+    assert found == ROUTE_AUTH
+    # The key authorizers are the one function, on the header each kind of client sends
+    assert {name: (a.function, a.headers, a.simple_responses)
+            for name, a in template.authorizers.items()} == {
+        "ServerKey": ("AuthorizerFunction", ["x-api-key"], True),
+        "PersonalizerKey": ("AuthorizerFunction", ["Ocp-Apim-Subscription-Key"], True),
+    }  # fmt: skip
+    authorizer = properties("AuthorizerFunction")
+    assert authorizer["Environment"]["Variables"] == {"KEYS_SECRET": {"Ref": "ApiKeysSecret"}}
+    (statement,) = authorizer["Policies"][0]["Statement"]
+    assert (statement["Action"], statement["Resource"]) == (
+        "secretsmanager:GetSecretValue",
+        {"Ref": "ApiKeysSecret"},
+    )
 
 
 @pytest.mark.parametrize("logical_id", sorted(SETTINGS))

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict
 from typing import Any, Protocol
 
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
+from aws_lambda_powertools.event_handler.middlewares import NextMiddleware
 from aws_lambda_powertools.event_handler.openapi.exceptions import (
     RequestUnsupportedContentType,
     RequestValidationError,
@@ -17,7 +18,7 @@ from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
 from pydantic import BaseModel
 
 from decider.errors import DeciderError, LineProblem, PayloadTooLarge
-from decider.http import personalizer
+from decider.http import keys, personalizer
 from decider.schemas import ErrorResponse
 
 MAX_BODY_BYTES = 64 * 1024
@@ -146,6 +147,17 @@ def http_api(
     return app
 
 
+def key_required(header: str) -> Callable[[Any, NextMiddleware], Response]:
+    """A route middleware: the request must present a key the API's authorizer verified (in
+    ``header``); else a 401 in the API's error shape. Runs after the request's validation."""
+
+    def middleware(app: APIGatewayHttpResolver, next_middleware: NextMiddleware) -> Response:
+        keys.require(app.current_event.request_context.authorizer.get_lambda, header)
+        return next_middleware(app)
+
+    return middleware
+
+
 def unsupported_media_type(content_type: str, shape: ErrorShape = error) -> Response:
     message = f"send JSON with content-type: application/json, not {content_type}"
     return shape(415, "unsupported_media_type", message, None)
@@ -177,6 +189,8 @@ def _describe(detail: dict[str, Any]) -> str:
 
 ERROR_MEANINGS = {
     400: "Invalid input: malformed JSON, or a field that fails validation (named in error.field)",
+    401: "A wrong key in the x-api-key header (without the header, API Gateway answers "
+    '{"message": "Unauthorized"}' + " itself)",
     404: "Not found: no decision with this event id, or no such decision point",
     409: "The event id is already taken by another decision",
     413: f"The body is larger than {MAX_BODY_BYTES} bytes",

@@ -280,9 +280,12 @@ def activate(log: DecisionLog, decision_point: str, event_id: str) -> schemas.Ac
 def error_body(
     status: int, code: str, message: str, target: str | None
 ) -> tuple[int, dict[str, Any]]:
-    """The core's error as Personalizer v1.0 answers one: 404 ResourceNotFound, 5xx
-    InternalServerError, every other refusal a 400 BadRequest (415 stays a 415)."""
-    if status == 404:
+    """The core's error as Personalizer v1.0 answers one: 401 PermissionDenied (a missing or
+    wrong subscription key), 404 ResourceNotFound, 5xx InternalServerError, every other
+    refusal a 400 BadRequest (415 stays a 415)."""
+    if status == 401:
+        top = "PermissionDenied"
+    elif status == 404:
         top = "ResourceNotFound"
     elif status >= 500:
         status, top = 500, "InternalServerError"

@@ -1,0 +1,46 @@
+"""Server keys: make one, and rotate the stack's keys without downtime.
+
+    python -m infra.keys rotate --secret-id <ApiKeysSecretArn output>
+
+prints a new key once (keep it: only its hash is stored) and puts its hash first in the
+secret, keeping the newest other one: clients still sending the previous key go on working
+until they switch, and a second rotation retires it. Against the local twin, set
+AWS_ENDPOINT_URL to its moto server, or start the twin with --api-keys.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from typing import Any
+
+import boto3
+from decider.http.keys import KEPT, key_hash, new_key, rotated
+
+
+def rotate(secret_id: str, client: Any = None, keep: int = KEPT) -> str:
+    """A new key whose hash now leads the secret's, with the newest ``keep - 1`` others."""
+    secrets = client or boto3.client("secretsmanager")
+    current = json.loads(secrets.get_secret_value(SecretId=secret_id)["SecretString"])
+    key = new_key()
+    current["server"] = rotated(current.get("server", []), key_hash(key), keep)
+    secrets.put_secret_value(SecretId=secret_id, SecretString=json.dumps(current))
+    return key
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+    commands.add_parser("new", help="print a new key and its hash (for a secret kept elsewhere)")
+    rotating = commands.add_parser("rotate", help="add a new key to the stack's secret")
+    rotating.add_argument("--secret-id", required=True)
+    args = parser.parse_args(argv)
+    if args.command == "new":
+        key = new_key()
+        print(f"key:    {key}\nsha256: {key_hash(key)}")
+    else:
+        print(rotate(args.secret_id))
+
+
+if __name__ == "__main__":
+    main()
