@@ -90,6 +90,8 @@ class LocalStack:
         self.api_keys = list(api_keys)
         self.headers = dict(headers or {})
         self._modules: dict[str, ModuleType] = {}
+        # API Gateway's throttling: route key -> (tokens, when last counted)
+        self._buckets: dict[str, tuple[float, float]] = {}
         # API Gateway's cache of authorizer answers: (authorizer, identity) -> answer, until
         self._authorized: dict[tuple[str, tuple[str, ...]], tuple[dict[str, Any], float]] = {}
         # Functions share this process (and os.environ): one invocation at a time.
@@ -174,6 +176,8 @@ class LocalStack:
         for route in self.template.routes:
             params = route.match(method, raw_path)
             if params is not None:
+                if not self._admit(route.route_key):
+                    return HttpResponse(429, {}, json.dumps({"message": "Too Many Requests"}))
                 event = http_event(route, method, raw_path, query, params, body, headers)
                 try:
                     if route.authorizer is not None:
@@ -185,6 +189,19 @@ class LocalStack:
                     return HttpResponse(500, {}, json.dumps({"message": "Internal Server Error"}))
                 return _http_response(result)
         return HttpResponse(404, {}, json.dumps({"message": "Not Found"}))
+
+    def _admit(self, route_key: str) -> bool:
+        """API Gateway's token bucket for the route: False (a 429) when it is empty."""
+        throttle = self.template.throttle(route_key)
+        if throttle is None:
+            return True
+        with self._lock:
+            now = time.monotonic()
+            tokens, counted = self._buckets.get(route_key, (float(throttle.burst), now))
+            tokens = min(float(throttle.burst), tokens + (now - counted) * throttle.rate)
+            admitted = tokens >= 1.0
+            self._buckets[route_key] = (tokens - 1.0 if admitted else tokens, now)
+            return admitted
 
     def _preflight(self, headers: dict[str, str]) -> HttpResponse:
         """API Gateway answers a CORS preflight itself, for any path: a 204, with the CORS

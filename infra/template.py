@@ -109,6 +109,14 @@ class CorsSpec:
 
 
 @dataclass(frozen=True)
+class Throttle:
+    """A route's throttling: a token bucket of ``burst`` tokens refilled at ``rate`` a second."""
+
+    rate: float
+    burst: int
+
+
+@dataclass(frozen=True)
 class SecretSpec:
     logical_id: str
     name: str
@@ -131,6 +139,11 @@ class Template:
     authorizers: dict[str, AuthorizerSpec] = field(default_factory=dict)
     secrets: dict[str, SecretSpec] = field(default_factory=dict)
     cors: CorsSpec | None = None
+    # Throttling by route key; "$default" for every route without its own
+    throttles: dict[str, Throttle] = field(default_factory=dict)
+
+    def throttle(self, route_key: str) -> Throttle | None:
+        return self.throttles.get(route_key) or self.throttles.get("$default")
 
     @property
     def routes(self) -> list[Route]:
@@ -158,6 +171,7 @@ class Template:
                 )
             elif kind == "AWS::Serverless::HttpApi":
                 template.authorizers.update(_authorizers(props))
+                template.throttles.update(_throttles(resolver.resolve(props)))
                 if "CorsConfiguration" in props:
                     template.cors = _cors(resolver.resolve(props["CorsConfiguration"]))
             elif kind == "AWS::SecretsManager::Secret":
@@ -228,6 +242,19 @@ def _function(
         routes=routes,
         schedules=schedules,
     )
+
+
+def _throttles(props: dict[str, Any]) -> dict[str, Throttle]:
+    def throttle(settings: dict[str, Any]) -> Throttle | None:
+        if "ThrottlingRateLimit" not in settings:
+            return None
+        return Throttle(
+            float(settings["ThrottlingRateLimit"]), int(settings["ThrottlingBurstLimit"])
+        )
+
+    found = {"$default": throttle(props.get("DefaultRouteSettings", {}))}
+    found |= {key: throttle(value) for key, value in props.get("RouteSettings", {}).items()}
+    return {key: value for key, value in found.items() if value is not None}
 
 
 def _cors(spec: dict[str, Any]) -> CorsSpec:

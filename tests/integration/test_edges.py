@@ -9,10 +9,12 @@ from collections.abc import Iterator
 import boto3
 import pytest
 
-from infra.stack import LocalStack
+from infra.stack import ROOT, LocalStack
+from infra.template import load_yaml
 from tests.conftest import make_stack
 
 ACTIONS = [{"id": "a"}, {"id": "b"}]
+RESOURCES = load_yaml(ROOT / "template.yaml")["Resources"]
 
 
 @pytest.fixture
@@ -139,3 +141,36 @@ def test_by_default_no_origin_may_call_from_a_browser(stack: LocalStack) -> None
     cors = stack.template.cors
     assert cors is not None and cors.allow_origins == ["https://shop.example.invalid"]
     assert not cors.allows("https://www.myshop.com")
+
+
+def test_a_burst_past_a_routes_limit_gets_429s_as_api_gateway_answers_them() -> None:
+    # Given decide limited to 2 a second with a burst of 5, as an operator may set it
+    for stack in make_stack(DecideRateLimit="2", DecideBurstLimit="5"):
+        body = {"decision_point": "hero", "actions": ACTIONS}
+        statuses = [stack.post("/decide", body).status for _ in range(12)]
+        # Then the burst goes through and the rest is refused before any function runs
+        assert statuses[:5] == [200] * 5 and statuses.count(429) >= 3, statuses
+        assert stack.post("/decide", body).json() in ({"message": "Too Many Requests"},)
+        # And another route keeps its own bucket
+        event_id = decided_event(stack)
+        assert stack.post(f"/events/{event_id}/activate", None).status == 200
+
+
+def decided_event(stack: LocalStack) -> str:
+    table = stack.template.tables["DecisionsTable"].name
+    item = boto3.client("dynamodb").scan(TableName=table, Limit=1)["Items"][0]
+    event_id: str = item["event_id"]["S"]
+    return event_id
+
+
+def test_the_template_sets_throttling_for_every_route() -> None:
+    template = LocalStack().template
+    assert template.throttles["$default"].rate == 1000
+    assert template.throttles["POST /decide"] == template.throttles["POST /personalizer/v1.0/rank"]
+    rewards = ["POST /events/{event_id}/reward", "POST /personalizer/v1.0/events/{eventId}/reward"]
+    assert all(template.throttles[key].rate == 500 for key in rewards)
+    assert all(template.throttle(route.route_key) for route in template.routes)
+    # And reserved concurrency, when the operator sets it, caps the public functions
+    for function in ("DecideFunction", "PersonalizerFunction", "RewardFunction"):
+        reserved = RESOURCES[function]["Properties"]["ReservedConcurrentExecutions"]
+        assert set(reserved) == {"Fn::If"} and reserved["Fn::If"][0].startswith("Reserve")
