@@ -27,7 +27,7 @@ from typing import Any
 import boto3
 from decider.http.keys import key_hash
 
-from infra.template import ACCOUNT, REGION, FunctionSpec, Route, Template
+from infra.template import ACCOUNT, REGION, FunctionSpec, QueueSource, Route, Template
 
 ROOT = Path(__file__).resolve().parent.parent
 # What a Lambda runtime would set; tracing has no X-Ray daemon to talk to locally.
@@ -90,6 +90,7 @@ class LocalStack:
         self.api_keys = list(api_keys)
         self.headers = dict(headers or {})
         self._modules: dict[str, ModuleType] = {}
+        self.queue_urls: dict[str, str] = {}
         # API Gateway's throttling: route key -> (tokens, when last counted)
         self._buckets: dict[str, tuple[float, float]] = {}
         # API Gateway's cache of authorizer answers: (authorizer, identity) -> answer, until
@@ -108,6 +109,13 @@ class LocalStack:
                 s3.put_bucket_versioning(
                     Bucket=bucket.name, VersioningConfiguration={"Status": "Enabled"}
                 )
+        sqs = boto3.client("sqs", region_name=REGION)
+        # Dead-letter queues first: a queue's redrive policy names one that exists
+        for queue in sorted(
+            self.template.queues.values(), key=lambda q: "RedrivePolicy" in q.attributes
+        ):
+            created = sqs.create_queue(QueueName=queue.name, Attributes=queue.attributes)
+            self.queue_urls[queue.logical_id] = created["QueueUrl"]
         secrets = boto3.client("secretsmanager", region_name=REGION)
         for secret in self.template.secrets.values():
             secrets.create_secret(Name=secret.name, SecretString=secret.secret_string)
@@ -255,6 +263,49 @@ class LocalStack:
             fn.logical_id: fn.schedules for fn in self.template.functions.values() if fn.schedules
         }
 
+    def queue_sources(self) -> list[tuple[str, QueueSource]]:
+        """(function, source) for every SQS event source of the template."""
+        return [(fn.logical_id, q) for fn in self.template.functions.values() for q in fn.queues]
+
+    def poll(
+        self,
+        function: str,
+        source: QueueSource,
+        wait_seconds: int = 0,
+        visibility_timeout: int | None = None,
+    ) -> dict[str, int]:
+        """What Lambda's event source mapping does once: a batch from the queue to the
+        function; the messages it processed are deleted, the ones it reports as failures (or
+        all, if it fails) are left to SQS to deliver again, and at last to dead-letter."""
+        sqs = boto3.client("sqs", region_name=REGION)
+        url = self.queue_urls[source.queue]
+        receive: dict[str, Any] = dict(
+            QueueUrl=url,
+            MaxNumberOfMessages=min(source.batch_size, 10),
+            WaitTimeSeconds=wait_seconds,
+            AttributeNames=["All"],
+            MessageAttributeNames=["All"],
+        )
+        if visibility_timeout is not None:
+            receive["VisibilityTimeout"] = visibility_timeout
+        messages = sqs.receive_message(**receive).get("Messages", [])
+        if not messages:
+            return {"received": 0, "failed": 0}
+        arn = f"arn:aws:sqs:{REGION}:{ACCOUNT}:{self.template.queues[source.queue].name}"
+        event = {"Records": [sqs_record(message, arn) for message in messages]}
+        try:
+            result = self.invoke(function, event)
+            failures = (
+                (result or {}).get("batchItemFailures", []) if source.reports_failures else []
+            )
+            failed = {failure["itemIdentifier"] for failure in failures}
+        except Exception:  # the whole batch is delivered again
+            failed = {message["MessageId"] for message in messages}
+        for message in messages:
+            if message["MessageId"] not in failed:
+                sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
+        return {"received": len(messages), "failed": len(failed)}
+
     def fire_schedule(self, logical_id: str) -> Any:
         if logical_id not in self.schedules():
             raise KeyError(f"{logical_id} has no schedule in the template")
@@ -347,6 +398,21 @@ def authorizer_event(request: dict[str, Any], identity: list[str]) -> dict[str, 
         "headers": request["headers"],
         "requestContext": request["requestContext"],
         **({"pathParameters": request["pathParameters"]} if "pathParameters" in request else {}),
+    }
+
+
+def sqs_record(message: dict[str, Any], queue_arn: str) -> dict[str, Any]:
+    """An SQS message as Lambda's event source mapping hands it to a function."""
+    return {
+        "messageId": message["MessageId"],
+        "receiptHandle": message["ReceiptHandle"],
+        "body": message["Body"],
+        "attributes": message.get("Attributes", {}),
+        "messageAttributes": message.get("MessageAttributes", {}),
+        "md5OfBody": message["MD5OfBody"],
+        "eventSource": "aws:sqs",
+        "eventSourceARN": queue_arn,
+        "awsRegion": REGION,
     }
 
 

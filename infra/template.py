@@ -2,12 +2,14 @@
 
 Only what the twin needs is understood: parameters (with overrides), Globals.Function,
 serverless functions with their HttpApi and Schedule events, the HttpApi's Lambda
-authorizers, DynamoDB tables, S3 buckets and Secrets Manager secrets.
+authorizers, SQS queues with their event sources, DynamoDB tables, S3 buckets and Secrets
+Manager secrets.
 Intrinsics resolve to local names: a table's physical name is ``<stack>-<LogicalId>``.
 """
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -67,6 +69,15 @@ class Route:
 
 
 @dataclass(frozen=True)
+class QueueSource:
+    """An SQS event source: Lambda polls ``queue`` and hands the function batches."""
+
+    queue: str  # the queue's logical id
+    batch_size: int
+    reports_failures: bool  # FunctionResponseTypes: [ReportBatchItemFailures]
+
+
+@dataclass(frozen=True)
 class FunctionSpec:
     logical_id: str
     code_uri: str
@@ -74,6 +85,14 @@ class FunctionSpec:
     environment: dict[str, str]
     routes: list[Route] = field(default_factory=list)
     schedules: list[str] = field(default_factory=list)
+    queues: list[QueueSource] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class QueueSpec:
+    logical_id: str
+    name: str
+    attributes: dict[str, str]  # as CreateQueue takes them (RedrivePolicy as JSON)
 
 
 @dataclass(frozen=True)
@@ -138,6 +157,7 @@ class Template:
     buckets: dict[str, BucketSpec]
     authorizers: dict[str, AuthorizerSpec] = field(default_factory=dict)
     secrets: dict[str, SecretSpec] = field(default_factory=dict)
+    queues: dict[str, QueueSpec] = field(default_factory=dict)
     cors: CorsSpec | None = None
     # Throttling by route key; "$default" for every route without its own
     throttles: dict[str, Throttle] = field(default_factory=dict)
@@ -174,6 +194,8 @@ class Template:
                 template.throttles.update(_throttles(resolver.resolve(props)))
                 if "CorsConfiguration" in props:
                     template.cors = _cors(resolver.resolve(props["CorsConfiguration"]))
+            elif kind == "AWS::SQS::Queue":
+                template.queues[logical_id] = _queue(logical_id, resolver.resolve(props), resolver)
             elif kind == "AWS::SecretsManager::Secret":
                 template.secrets[logical_id] = SecretSpec(
                     logical_id,
@@ -223,7 +245,7 @@ def _function(
         **globals_.get("Environment", {}).get("Variables", {}),
         **props.get("Environment", {}).get("Variables", {}),
     }
-    routes, schedules = [], []
+    routes, schedules, queues = [], [], []
     for event in props.get("Events", {}).values():
         event_props = event.get("Properties", {})
         if event["Type"] == "HttpApi":
@@ -234,6 +256,10 @@ def _function(
             routes.append(Route(method, event_props["Path"], logical_id, iam, authorizer))
         elif event["Type"] in ("Schedule", "ScheduleV2"):
             schedules.append(str(resolver.resolve(event_props["Schedule"])))
+        elif event["Type"] == "SQS":
+            queue = event_props["Queue"]["Fn::GetAtt"][0]
+            reports = "ReportBatchItemFailures" in event_props.get("FunctionResponseTypes", [])
+            queues.append(QueueSource(queue, int(event_props.get("BatchSize", 10)), reports))
     return FunctionSpec(
         logical_id=logical_id,
         code_uri=str(props.get("CodeUri", globals_.get("CodeUri", "."))),
@@ -241,7 +267,25 @@ def _function(
         environment={k: str(resolver.resolve(v)) for k, v in env.items()},
         routes=routes,
         schedules=schedules,
+        queues=queues,
     )
+
+
+def _queue(logical_id: str, props: dict[str, Any], resolver: _Resolver) -> QueueSpec:
+    attributes: dict[str, str] = {
+        name: str(props[name])
+        for name in ("VisibilityTimeout", "MessageRetentionPeriod", "DelaySeconds")
+        if name in props
+    }
+    if "RedrivePolicy" in props:
+        policy = props["RedrivePolicy"]
+        attributes["RedrivePolicy"] = json.dumps(
+            {
+                "deadLetterTargetArn": policy["deadLetterTargetArn"],
+                "maxReceiveCount": int(policy["maxReceiveCount"]),
+            }
+        )
+    return QueueSpec(logical_id, resolver.physical_name(logical_id), attributes)
 
 
 def _throttles(props: dict[str, Any]) -> dict[str, Throttle]:
@@ -333,6 +377,8 @@ class _Resolver:
         kind = self.resources[logical_id]["Type"]
         if attribute == "Arn" and kind == "AWS::S3::Bucket":
             return f"arn:aws:s3:::{name}"
+        if attribute == "Arn" and kind == "AWS::SQS::Queue":
+            return f"arn:aws:sqs:{REGION}:{ACCOUNT}:{name}"
         if attribute == "Arn" and kind == "AWS::DynamoDB::Table":
             return f"arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/{name}"
         return f"{name}.{attribute}"

@@ -31,7 +31,7 @@ from decider.http.keys import new_key
 
 from infra.openapi import ApiDocs
 from infra.stack import LocalStack
-from infra.template import REGION, parse_overrides
+from infra.template import REGION, QueueSource, parse_overrides
 
 _SCHEDULE_PATH = re.compile(r"^/_local/schedules/(?P<logical_id>[A-Za-z0-9]+)$")
 _RATE = re.compile(r"^rate\((\d+) (minute|minutes|hour|hours|day|days)\)$")
@@ -87,6 +87,7 @@ class Twin:
     def serve_forever(self) -> None:
         server = _Server(("127.0.0.1", self.port), self._handler_class())
         self._start_timers()
+        self._start_pollers()
         self.log(f"local twin on http://127.0.0.1:{self.port} (AWS: moto on :{self._aws_port})")
         self.log(f"  API docs: http://127.0.0.1:{self.port}/docs (OpenAPI: /openapi.json)")
         if self.made_key:
@@ -124,6 +125,21 @@ class Twin:
                     self.log(f"  {expression}: cron is not timed locally; fire it by hand")
                     continue
                 threading.Thread(target=self._every, args=(period, logical_id), daemon=True).start()
+
+    def _start_pollers(self) -> None:
+        for function, source in self.stack.queue_sources():
+            url = self.stack.queue_urls[source.queue]
+            self.log(f"  queue {url} -> {function} (batches of {source.batch_size})")
+            threading.Thread(target=self._drain, args=(function, source), daemon=True).start()
+
+    def _drain(self, function: str, source: QueueSource) -> None:
+        """Lambda's event source mapping: long-poll the queue, hand the function batches."""
+        while not self._stop.is_set():
+            try:
+                self.stack.poll(function, source, wait_seconds=1)
+            except Exception as failure:  # a failed poll must not stop the poller
+                self.log(f"queue {source.queue} -> {function} failed: {failure!r}")
+                self._stop.wait(1)
 
     def _every(self, period: int, logical_id: str) -> None:
         while not self._stop.wait(period):

@@ -12,16 +12,25 @@ from decider import on_aws
 from decider.http.api import http_api, key_required, responses
 from decider.loop import events
 from decider.records import MAX_EVENT_ID
-from decider.schemas import ActivateResponse, RewardRequest, RewardResponse
+from decider.schemas import (
+    ActivateResponse,
+    ConversionsRequest,
+    ConversionsResponse,
+    RewardRequest,
+    RewardResponse,
+)
 from decider.settings import RewardSettings
 
+# 500 conversions of about 200 bytes, with room: a batch of JSON numbers and order ids.
+MAX_CONVERSIONS_BODY_BYTES = 256 * 1024
 logger = Logger()
 metrics = Metrics()
 tracer = Tracer()
 settings = RewardSettings()  # type: ignore[call-arg]  # from the environment
 loop = settings.loop()
 log = on_aws.decision_log(settings)
-app = http_api(logger)
+CONVERSIONS_ROUTE = "POST /conversions"
+app = http_api(logger, body_limits={CONVERSIONS_ROUTE: MAX_CONVERSIONS_BODY_BYTES})
 
 # As decide answers it: <decision_point>:<id> (records.scoped_event_id).
 EventIdPath = Annotated[
@@ -54,6 +63,27 @@ def reward(event_id: EventIdPath, body: RewardRequest) -> RewardResponse:
 @tracer.capture_method
 def activate(event_id: EventIdPath) -> ActivateResponse:
     return events.activate(log, event_id)
+
+
+@app.post(
+    "/conversions",
+    operation_id="conversions",
+    summary="Report up to 500 conversions at once, answered one by one",
+    description="Each item is a reward of its decision, idempotent by its reward_id: accepted, "
+    "duplicate (sent before), late (after the reward wait: stored, not learned), unknown (no "
+    "such event) or invalid (with why). One bad item never keeps the others from being "
+    "recorded; send the same batch again after a failure and nothing counts twice.",
+    responses=responses(
+        "Each item's status, in the request's order, and how many of each", 400, 401, 413, 415
+    ),
+    middlewares=[key_required("x-api-key")],
+)
+@tracer.capture_method
+def conversions(body: ConversionsRequest) -> ConversionsResponse:
+    answer = events.record_conversions(log, body.conversions, loop, datetime.now(UTC))
+    for status, count in answer.counts.items():
+        metrics.add_metric(name=f"Conversion_{status}", unit=MetricUnit.Count, value=count)
+    return answer
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)

@@ -299,6 +299,58 @@ class RewardRequest(Strict):
     )
 
 
+MAX_CONVERSIONS = 500
+ConversionStatus = Literal["accepted", "duplicate", "late", "unknown", "invalid"]
+
+
+class Conversion(Strict):
+    """One conversion an order system reports: a reward for a logged decision."""
+
+    event_id: Annotated[
+        str, Field(min_length=1, max_length=64 + 1 + 128, pattern=r"^[A-Za-z0-9._:~-]+$")
+    ] = Field(description="The event id decide answered: <decision_point>:<id>.")
+    value: RewardValue
+    reward_id: Annotated[str, Field(min_length=1, max_length=128)] = Field(
+        description="Idempotency key, e.g. the order id: a conversion sent again counts once."
+    )
+    occurred_at: Timestamp | None = Field(
+        default=None,
+        description="When it happened (ISO 8601 with an offset); not in the future. Lateness "
+        "is judged by arrival: a decision is settled by then.",
+    )
+
+
+class ConversionsRequest(Strict):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "conversions": [
+                        {"event_id": "home-hero:visit-1001", "value": 1.0, "reward_id": "o-5531",
+                         "occurred_at": "2026-11-27T00:41:00Z"}
+                    ]
+                }
+            ]
+        }
+    )  # fmt: skip
+
+    # Items are validated one by one: one bad item is answered invalid, the rest recorded.
+    conversions: list[Any] = Field(min_length=1, max_length=MAX_CONVERSIONS)
+
+
+class ConversionResult(BaseModel):
+    index: int = Field(description="The item's place in the request, from 0.")
+    event_id: str | None
+    reward_id: str | None
+    status: ConversionStatus
+    message: str | None = Field(default=None, description="Why an item is unknown or invalid.")
+
+
+class ConversionsResponse(BaseModel):
+    results: list[ConversionResult]
+    counts: dict[ConversionStatus, int]
+
+
 class RewardResponse(BaseModel):
     event_id: str
     status: Literal["recorded", "duplicate", "late"]

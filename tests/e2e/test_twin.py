@@ -192,3 +192,35 @@ def test_a_non_json_content_type_is_a_415(twin: RunningTwin) -> None:
     answer = twin.request("POST", "/decide", json.dumps(DECIDE).encode(), "text/plain")
     assert answer.status == 415
     assert answer.body["error"]["code"] == "unsupported_media_type"
+
+
+def test_a_conversion_sent_to_the_queue_is_recorded_by_the_consumer(twin: RunningTwin) -> None:
+    import re
+
+    import boto3
+
+    # Given the queue the twin's log names, on its moto server
+    found = re.search(
+        r"queue (http://127\.0\.0\.1:\d+)(/\S+) -> ConversionsFunction", twin.log_tail()
+    )
+    assert found, twin.log_tail()
+    endpoint, url = found.group(1), found.group(1) + found.group(2)
+    sqs = boto3.client("sqs", endpoint_url=endpoint, region_name="us-east-1",
+                       aws_access_key_id="local", aws_secret_access_key="local")  # fmt: skip
+    decision = twin.post("/decide", {"decision_point": "queued", "actions": ACTIONS}).body
+    # When an order system sends the conversion there
+    body = {"event_id": decision["event_id"], "value": 1.0, "reward_id": "order-77"}
+    sqs.send_message(QueueUrl=url, MessageBody=json.dumps(body))
+    # Then the consumer takes it off the queue
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        attributes = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
+        waiting = int(attributes["ApproximateNumberOfMessages"])
+        if waiting + int(attributes["ApproximateNumberOfMessagesNotVisible"]) == 0:
+            break
+        time.sleep(0.5)
+    # And recorded it: the same order sent to /reward afterwards is a duplicate
+    again = twin.post(
+        f"/events/{decision['event_id']}/reward", {"value": 1.0, "reward_id": "order-77"}
+    )
+    assert again.body["status"] == "duplicate", again.body

@@ -29,6 +29,7 @@ CONTRACT_ROUTES = {
     "POST /decide": "DecideFunction",
     "POST /events/{event_id}/reward": "RewardFunction",
     "POST /events/{event_id}/activate": "RewardFunction",
+    "POST /conversions": "RewardFunction",
     "POST /personalizer/v1.0/rank": "PersonalizerFunction",
     "POST /personalizer/v1.0/events/{eventId}/reward": "PersonalizerFunction",
     "POST /personalizer/v1.0/events/{eventId}/activate": "PersonalizerFunction",
@@ -37,6 +38,7 @@ CONTRACT_ROUTES = {
 SETTINGS: dict[str, type[StackSettings]] = {
     "DecideFunction": DecideSettings,
     "RewardFunction": RewardSettings,
+    "ConversionsFunction": RewardSettings,
     "RetrainFunction": RetrainSettings,
     "PersonalizerFunction": PersonalizerSettings,
     "AdminFunction": AdminSettings,
@@ -192,6 +194,7 @@ ROUTE_AUTH = {
     "POST /events/{event_id}/activate": None,
     "GET /dashboard": None,  # the page alone: it signs its calls to the IAM routes
     "POST /events/{event_id}/reward": "ServerKey",
+    "POST /conversions": "ServerKey",
     "POST /personalizer/v1.0/rank": "PersonalizerKey",
     "POST /personalizer/v1.0/events/{eventId}/reward": "PersonalizerKey",
     "POST /personalizer/v1.0/events/{eventId}/activate": "PersonalizerKey",

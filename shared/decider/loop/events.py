@@ -2,13 +2,26 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections import Counter
+from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from datetime import datetime
+from datetime import datetime, timedelta
+from typing import Any
 
-from decider.errors import UnknownEvent
+from pydantic import ValidationError
+
+from decider.errors import RewardOutOfRange, UnknownEvent
 from decider.records import EVENT_SCOPE, DecisionLog
-from decider.schemas import ActivateResponse, RewardRequest, RewardResponse
+from decider.schemas import (
+    ActivateResponse,
+    Conversion,
+    ConversionResult,
+    ConversionsResponse,
+    ConversionStatus,
+    RewardRequest,
+    RewardResponse,
+)
 from decider.settings import LoopSettings
 
 # Without a reward_id, a decision takes one reward: a repeat is a duplicate.
@@ -53,3 +66,55 @@ def _hinted(event_id: str) -> Iterator[None]:
             f"{unknown.message}: an event id is the one decide answered, "
             f"<decision_point>{EVENT_SCOPE}<id>"
         ) from None
+
+
+# Rewards written at a time for one batch of conversions (each one conditional write).
+CONVERSION_WRITERS = 8
+# A conversion's time may run ahead of ours by this much (clocks differ), no more.
+FUTURE_SKEW = timedelta(minutes=5)
+
+
+def record_conversions(
+    log: DecisionLog, items: Sequence[Any], loop: LoopSettings, now: datetime
+) -> ConversionsResponse:
+    """Each conversion as a reward of its decision, idempotent by its reward_id, answered one
+    by one: an invalid or unknown item never keeps the others from being recorded."""
+    with ThreadPoolExecutor(max_workers=CONVERSION_WRITERS) as writers:
+        results = list(
+            writers.map(
+                lambda indexed: record_conversion(log, indexed[0], indexed[1], loop, now),
+                enumerate(items),
+            )
+        )
+    counts = Counter(result.status for result in results)
+    return ConversionsResponse(results=results, counts=dict(counts))
+
+
+def record_conversion(
+    log: DecisionLog, index: int, item: Any, loop: LoopSettings, now: datetime
+) -> ConversionResult:
+    given = item if isinstance(item, dict) else {}
+    names = {"index": index, "event_id": _text(given.get("event_id")),
+             "reward_id": _text(given.get("reward_id"))}  # fmt: skip
+    try:
+        conversion = Conversion.model_validate(item)
+    except ValidationError as invalid:
+        detail = invalid.errors()[0]
+        where = ".".join(str(part) for part in detail["loc"]) or "item"
+        message = str(detail["msg"]).removeprefix("Value error, ")
+        return ConversionResult(**names, status="invalid", message=f"{where}: {message}")
+    if conversion.occurred_at is not None and conversion.occurred_at > now + FUTURE_SKEW:
+        return ConversionResult(**names, status="invalid", message="occurred_at is in the future")
+    reward = RewardRequest(value=conversion.value, reward_id=conversion.reward_id)
+    try:
+        status = record_reward(log, conversion.event_id, reward, loop, now).status
+    except UnknownEvent as unknown:
+        return ConversionResult(**names, status="unknown", message=unknown.message)
+    except RewardOutOfRange as refused:
+        return ConversionResult(**names, status="invalid", message=f"value: {refused.message}")
+    accepted: ConversionStatus = "accepted" if status == "recorded" else status
+    return ConversionResult(**names, status=accepted)
+
+
+def _text(value: Any) -> str | None:
+    return value[:200] if isinstance(value, str) else None
