@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import json
 import re
+import secrets
+import string
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -174,7 +176,7 @@ class Template:
         doc = load_yaml(path)
         resources: dict[str, Any] = doc.get("Resources", {})
         parameters = _parameters(doc.get("Parameters", {}), overrides or {})
-        resolver = _Resolver(parameters, resources)
+        resolver = _Resolver(parameters, resources, doc.get("Conditions", {}))
         globals_ = doc.get("Globals", {}).get("Function", {})
         template = cls(parameters=parameters, functions={}, tables={}, buckets={})
         for logical_id, resource in resources.items():
@@ -200,7 +202,7 @@ class Template:
                 template.secrets[logical_id] = SecretSpec(
                     logical_id,
                     resolver.physical_name(logical_id),
-                    str(resolver.resolve(props.get("SecretString", ""))),
+                    _secret_string(resolver.resolve(props)),
                 )
         return template
 
@@ -288,6 +290,19 @@ def _queue(logical_id: str, props: dict[str, Any], resolver: _Resolver) -> Queue
     return QueueSpec(logical_id, resolver.physical_name(logical_id), attributes)
 
 
+def _secret_string(props: dict[str, Any]) -> str:
+    """The secret's value, or what GenerateSecretString makes: its template with a random
+    string (letters and digits) under the generated key."""
+    generate = props.get("GenerateSecretString")
+    if generate is None:
+        return str(props.get("SecretString", ""))
+    value = json.loads(generate.get("SecretStringTemplate", "{}"))
+    alphabet = string.ascii_letters + string.digits
+    length = int(generate.get("PasswordLength", 32))
+    value[generate["GenerateStringKey"]] = "".join(secrets.choice(alphabet) for _ in range(length))
+    return json.dumps(value)
+
+
 def _throttles(props: dict[str, Any]) -> dict[str, Throttle]:
     def throttle(settings: dict[str, Any]) -> Throttle | None:
         if "ThrottlingRateLimit" not in settings:
@@ -331,10 +346,39 @@ def _authorizers(props: dict[str, Any]) -> dict[str, AuthorizerSpec]:
     return found
 
 
+_NO_VALUE = object()  # AWS::NoValue: the property is left out
+
+
 class _Resolver:
-    def __init__(self, parameters: dict[str, str], resources: dict[str, Any]) -> None:
+    def __init__(
+        self,
+        parameters: dict[str, str],
+        resources: dict[str, Any],
+        conditions: dict[str, Any] | None = None,
+    ) -> None:
         self.parameters = parameters
         self.resources = resources
+        self.conditions = conditions or {}
+
+    def condition(self, name: str) -> bool:
+        return self._true(self.conditions[name])
+
+    def _true(self, spec: Any) -> bool:
+        if isinstance(spec, dict) and set(spec) == {"Ref"}:  # !Condition Name
+            return self.condition(spec["Ref"])
+        ((function, argument),) = spec.items()
+        if function == "Fn::Equals":
+            left, right = (self.resolve(a) for a in argument)
+            return str(left) == str(right)
+        if function == "Fn::Not":
+            return not self._true(argument[0])
+        if function == "Fn::And":
+            return all(self._true(a) for a in argument)
+        if function == "Fn::Or":
+            return any(self._true(a) for a in argument)
+        if function == "Condition":
+            return self.condition(argument)
+        raise ValueError(f"condition {function} is not understood by the twin")
 
     def physical_name(self, logical_id: str) -> str:
         kind = self.resources[logical_id]["Type"]
@@ -344,17 +388,23 @@ class _Resolver:
 
     def resolve(self, value: Any) -> Any:
         if isinstance(value, list):
-            return [self.resolve(v) for v in value]
+            return [v for v in (self.resolve(v) for v in value) if v is not _NO_VALUE]
         if not isinstance(value, dict):
             return value
+        if set(value) == {"Ref"} and value["Ref"] == "AWS::NoValue":
+            return _NO_VALUE
         if set(value) == {"Ref"}:
             return self._ref(value["Ref"])
+        if set(value) == {"Fn::If"}:
+            name, when_true, when_false = value["Fn::If"]
+            return self.resolve(when_true if self.condition(name) else when_false)
         if set(value) == {"Fn::GetAtt"}:
             logical_id, attribute = value["Fn::GetAtt"]
             return self._attribute(logical_id, attribute)
         if set(value) == {"Fn::Sub"}:
             return self._sub(value["Fn::Sub"])
-        return {k: self.resolve(v) for k, v in value.items()}
+        resolved = {k: self.resolve(v) for k, v in value.items()}
+        return {k: v for k, v in resolved.items() if v is not _NO_VALUE}
 
     def _ref(self, name: str) -> str:
         if name in self.parameters:

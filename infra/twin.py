@@ -34,6 +34,7 @@ from infra.stack import LocalStack
 from infra.template import REGION, QueueSource, parse_overrides
 
 _SCHEDULE_PATH = re.compile(r"^/_local/schedules/(?P<logical_id>[A-Za-z0-9]+)$")
+_USER_PATH = re.compile(r"^(/users/)[^/?]+")
 _RATE = re.compile(r"^rate\((\d+) (minute|minutes|hour|hours|day|days)\)$")
 _UNIT_SECONDS = {"minute": 60, "hour": 3600, "day": 86400}
 
@@ -203,7 +204,8 @@ class Twin:
                     self.wfile.write(payload)
                 elapsed = (time.perf_counter() - started) * 1000
                 if twin.verbose_requests:
-                    twin.log(f"{method} {self.path} {status} {elapsed:.1f} ms")
+                    shown = _USER_PATH.sub(r"\1<user>", self.path)  # never a user id in a log
+                    twin.log(f"{method} {shown} {status} {elapsed:.1f} ms")
 
             def log_message(self, format: str, *args: Any) -> None:
                 pass  # requests are logged above, once, with their latency

@@ -1,5 +1,6 @@
 """IAM-protected operator routes under /decision-points/{decision_point}/: settings, the
-model history, its report, and warm starts from logged history; and the dashboard page."""
+model history, its report, and warm starts from logged history; a person's data under
+/users/{user_id}; and the dashboard page."""
 
 from datetime import UTC, datetime
 from typing import Annotated
@@ -11,7 +12,7 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from decider import on_aws
-from decider.control import admin, dashboard, report
+from decider.control import admin, dashboard, report, users
 from decider.http import history
 from decider.http.api import MAX_HISTORY_BODY_BYTES, http_api, responses
 from decider.schemas import (
@@ -21,6 +22,8 @@ from decider.schemas import (
     HistoryImport,
     ImportReport,
     ModelHistory,
+    UserErased,
+    UserExport,
 )
 from decider.settings import AdminSettings
 from decider.store.dynamo_registry import DynamoRegistry
@@ -31,6 +34,7 @@ tracer = Tracer()
 settings = AdminSettings()  # type: ignore[call-arg]  # from the environment
 registry = DynamoRegistry(settings.models_table)
 log = on_aws.decision_log(settings)
+hasher = on_aws.user_hasher(settings)
 loop = settings.loop()
 HISTORY_ROUTE = "POST /decision-points/{decision_point}/history"
 # A name with characters no route takes (HTTP APIs decode the path before it is matched).
@@ -200,6 +204,42 @@ def import_history(decision_point: DecisionPointPath, body: HistoryImport) -> Im
         name="HistoryDecisionsImported", unit=MetricUnit.Count, value=report.imported
     )
     return report
+
+
+# A user id travels in the path; never logged, as the rest of the API never logs it.
+_NO_USER_ROUTE = "No such route: a user id with characters no route takes"
+UserIdPath = Annotated[str, Path(alias="user_id", min_length=1, max_length=256)]
+
+
+@app.get(
+    "/users/<user_id>/export",
+    operation_id="exportUser",
+    summary="Every decision stored for a person (the right of access)",
+    responses=responses(
+        "The person's decisions, oldest first", 400, 404, meanings={404: _NO_USER_ROUTE}
+    ),
+)
+@tracer.capture_method(capture_response=False)  # a person's data stays out of traces
+def export_user(user_id: UserIdPath) -> UserExport:
+    return users.export(log, hasher, user_id)
+
+
+@app.delete(
+    "/users/<user_id>",
+    operation_id="eraseUser",
+    summary="Delete every decision and reward of a person (the right to erasure)",
+    responses=responses(
+        "How many decisions were deleted", 400, 404, meanings={404: _NO_USER_ROUTE}
+    ),
+)
+@tracer.capture_method(capture_response=False)
+def erase_user(user_id: UserIdPath) -> UserErased:
+    erased = users.erase(log, hasher, user_id)
+    logger.info("a person's decisions erased", extra=erased.model_dump())
+    metrics.add_metric(
+        name="UserDecisionsErased", unit=MetricUnit.Count, value=erased.decisions_deleted
+    )
+    return erased
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)

@@ -6,14 +6,24 @@ from collections.abc import Collection
 
 from decider.learning.model_cache import ModelCache
 from decider.loop.decide import Decider
+from decider.privacy import UserHasher
 from decider.settings import DecideSettings, StackSettings
 from decider.store.dynamo_log import DynamoDecisionLog
 from decider.store.dynamo_registry import DynamoRegistry
 from decider.store.s3_models import S3ModelStore
+from decider.store.secret_keys import SecretHashKeys
 
 
 def decision_log(settings: StackSettings) -> DynamoDecisionLog:
-    return DynamoDecisionLog(settings.decisions_table, settings.decisions_by_time_index)
+    return DynamoDecisionLog(
+        settings.decisions_table,
+        settings.decisions_by_time_index,
+        user_index=settings.decisions_by_user_index,
+    )
+
+
+def user_hasher(settings: StackSettings) -> UserHasher:
+    return UserHasher(SecretHashKeys(settings.user_hash_secret))
 
 
 def decider(settings: DecideSettings, own: Collection[str] = ()) -> Decider:
@@ -28,4 +38,6 @@ def decider(settings: DecideSettings, own: Collection[str] = ()) -> Decider:
         auto_create=settings.auto_create_decision_points,
         own=own,
     )
-    return Decider(models=models, log=decision_log(settings), loop=loop)
+    return Decider(
+        models=models, log=decision_log(settings), loop=loop, users=user_hasher(settings)
+    )

@@ -9,7 +9,13 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal, Protocol
 
-from decider.schemas import Aggregation, DecisionPointSettings, LearningMode, SettingsChange
+from decider.schemas import (
+    Aggregation,
+    ConsentTier,
+    DecisionPointSettings,
+    LearningMode,
+    SettingsChange,
+)
 
 RewardStatus = Literal["recorded", "duplicate", "late"]
 ActivateStatus = Literal["activated", "already_active"]
@@ -120,6 +126,8 @@ class DecisionRecord:
     reward_until: datetime | None = None
     aggregation: Aggregation | None = None
     reward_range: tuple[float, float] | None = None
+    consent: ConsentTier = "personal"  # what the visitor allowed (before issue 9: personal)
+    user_hash: str | None = None  # the visitor's keyed hash (personal consent), never the id
 
     @property
     def exploratory(self) -> bool:
@@ -210,6 +218,12 @@ class DecisionLog(Protocol):
     def decision_points_of(self, event_ids: Collection[str]) -> dict[str, str]:
         """The decision point of each of these event ids that is logged (a history import
         checks its event ids before it writes any)."""
+
+    def of_user(self, user_hashes: Collection[str]) -> list[DecisionRecord]:
+        """Every decision stored under any of these keyed hashes of one person, oldest first."""
+
+    def forget(self, event_ids: Collection[str]) -> int:
+        """Delete these decisions with their rewards; how many there were."""
 
 
 class ModelStore(Protocol):

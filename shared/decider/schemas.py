@@ -123,6 +123,25 @@ RewardValue = Annotated[
     AfterValidator(storable_reward),
 ]
 Aggregation = Literal["earliest", "sum", "average", "max"]
+# What a visitor allowed: nothing learned (none), the visit's context only (anonymous), all.
+ConsentTier = Literal["none", "anonymous", "personal"]
+_TIERS = ("none", "anonymous", "personal")
+
+
+def _tier(value: Any) -> Any:
+    # JSON's true and false, as before tiers: personal and none. Not "yes", not 0.
+    if value is True or value is False:
+        return "personal" if value else "none"
+    if isinstance(value, str) and value in _TIERS:
+        return value
+    raise ValueError("consent is true, false, or one of 'none', 'anonymous', 'personal'")
+
+
+Consent = Annotated[
+    ConsentTier,
+    BeforeValidator(_tier),
+    WithJsonSchema({"anyOf": [{"type": "boolean"}, {"enum": list(_TIERS)}]}),
+]
 # The logged probability of the chosen action: what off-policy learning divides by.
 Probability = Annotated[float, Field(strict=True, allow_inf_nan=False, gt=0, le=1)]
 Season = Literal["spring", "summer", "autumn", "winter"]
@@ -205,9 +224,15 @@ class DecideRequest(Strict):
     context: Context = Field(default_factory=Context)
     profile: Features = Field(default_factory=dict)
     user_id: Annotated[str, Field(min_length=1, max_length=256)] | None = Field(
-        default=None, description="Accepted but never stored nor used as a feature."
+        default=None,
+        description="Who the visitor is, with consent personal: stored only as a keyed hash "
+        "(HMAC), never in clear and never a feature; DELETE /users/{user_id} erases it all.",
     )
-    consent: StrictBool = True  # JSON's true or false, as the schema says: not "no", not 0
+    consent: Consent = Field(
+        default="personal",
+        description="none (or false): the baseline action, nothing learned; anonymous: "
+        "context features only, no profile and no user id kept; personal (or true): all.",
+    )
     actions: Annotated[list[Action], Field(min_length=1, max_length=MAX_ACTIONS)]
     excluded_actions: Annotated[list[ActionId], Field(max_length=MAX_ACTIONS)] = Field(
         default_factory=list
@@ -222,6 +247,10 @@ class DecideRequest(Strict):
     explain: StrictBool = Field(
         default=False, description="Per-decision explanations are not built yet: true is a 400."
     )
+
+    @property
+    def tier(self) -> ConsentTier:
+        return self.consent
 
     @field_validator("explain")
     @classmethod
@@ -760,3 +789,27 @@ class ImportReport(BaseModel):
     )
     first_decided_at: datetime
     last_decided_at: datetime
+
+
+class UserDecision(BaseModel):
+    """One decision made for a person, as stored."""
+
+    event_id: str
+    decision_point: str
+    decided_at: datetime
+    consent: ConsentTier
+    context: dict[str, Any] = Field(description="The visit's context as derived and learned.")
+    features: dict[str, Any] = Field(description="The shop's own context features.")
+    profile: dict[str, Any]
+    actions: list[str]
+    shown: str = Field(description="The action shown.")
+    probability: float
+    reward: float | None
+
+
+class UserExport(BaseModel):
+    decisions: list[UserDecision] = Field(description="Oldest first.")
+
+
+class UserErased(BaseModel):
+    decisions_deleted: int = Field(description="Decisions deleted, with their rewards.")

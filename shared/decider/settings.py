@@ -173,6 +173,8 @@ class StackSettings(BaseSettings):
 
     decisions_table: str
     decisions_by_time_index: str = "by-decision-time"
+    decisions_by_user_index: str = "by-user"
+    user_hash_secret: str  # the keys visitors' ids are hashed with
     models_table: str
     models_bucket: str
     reward_wait_seconds: Annotated[int, Field(gt=0)]

@@ -66,9 +66,10 @@ class RunningTwin:
     def post(self, path: str, payload: Any) -> Answer:
         return self.request("POST", path, json.dumps(payload).encode(), "application/json")
 
-    def log_tail(self) -> str:
+    def log_tail(self, whole: bool = False) -> str:
         self.output.seek(0)
-        return self.output.read().decode(errors="replace")[-4000:]
+        text = self.output.read().decode(errors="replace")
+        return text if whole else text[-4000:]
 
 
 def _free_port() -> int:
@@ -224,3 +225,39 @@ def test_a_conversion_sent_to_the_queue_is_recorded_by_the_consumer(twin: Runnin
         f"/events/{decision['event_id']}/reward", {"value": 1.0, "reward_id": "order-77"}
     )
     assert again.body["status"] == "duplicate", again.body
+
+
+def test_no_user_id_is_kept_in_clear_anywhere(twin: RunningTwin) -> None:
+    import re
+
+    import boto3
+
+    # Given visitors who name themselves, their rewards, a retrain and an export
+    shoppers = [f"clear-shopper-{n}@example.com" for n in range(5)]
+    for shopper in shoppers:
+        for consent in (True, "anonymous", False):
+            body = {"decision_point": "private", "actions": ACTIONS, "user_id": shopper,
+                    "consent": consent, "profile": {"segment": "vip"}}  # fmt: skip
+            decision = twin.post("/decide", body).body
+            twin.post(f"/events/{decision['event_id']}/reward", {"value": 1.0})
+    for schedule in ("RetrainFunction", "ExportFunction"):
+        assert twin.request("POST", f"/_local/schedules/{schedule}").status == 200
+    assert len(twin.request("GET", f"/users/{shoppers[0]}/export").body["decisions"]) == 1
+
+    # Then no DynamoDB item, S3 object or log line holds any of their ids in clear
+    found = re.search(r"AWS: moto on :(\d+)", twin.log_tail(whole=True))
+    assert found
+    aws = {"endpoint_url": f"http://127.0.0.1:{found.group(1)}", "region_name": "us-east-1",
+           "aws_access_key_id": "local", "aws_secret_access_key": "local"}  # fmt: skip
+    dynamodb, s3 = boto3.client("dynamodb", **aws), boto3.client("s3", **aws)
+    stored = [
+        json.dumps(dynamodb.scan(TableName=name)["Items"])
+        for name in dynamodb.list_tables()["TableNames"]
+    ]
+    for bucket in s3.list_buckets()["Buckets"]:
+        for listed in s3.list_objects_v2(Bucket=bucket["Name"]).get("Contents", []):
+            body = s3.get_object(Bucket=bucket["Name"], Key=listed["Key"])["Body"].read()
+            stored.append(body.decode(errors="replace"))  # models are binary; ids would be text
+    everything = "\n".join([*stored, twin.log_tail(whole=True)])
+    assert "clear-shopper" not in everything
+    assert '"user_hash"' in everything  # the personal decisions were kept, hashed

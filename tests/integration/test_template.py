@@ -139,7 +139,10 @@ def test_the_decisions_table_expires_items_recovers_and_is_indexed_by_decision_t
     # Retrain reads whole decisions from the index
     assert index["Projection"] == {"ProjectionType": "ALL"}
     types = {a["AttributeName"]: a["AttributeType"] for a in table["AttributeDefinitions"]}
-    assert types == {"event_id": "S", "decision_point": "S", "decided_at": "S"}
+    assert types == {"event_id": "S", "decision_point": "S", "decided_at": "S", "user_hash": "S"}
+    # And a person's decisions are found by their keyed hash, for erasure and access
+    by_user = next(i for i in table["GlobalSecondaryIndexes"] if i["IndexName"] == "by-user")
+    assert [k["AttributeName"] for k in by_user["KeySchema"]] == ["user_hash", "decided_at"]
 
 
 def test_functions_are_told_the_index_the_template_defines() -> None:
@@ -155,8 +158,9 @@ def test_the_harness_creates_the_decisions_table_the_template_defines(stack: Loc
 
     # Then the table really has the index and the TTL that retrain and retention rely on
     described = dynamodb.describe_table(TableName=name)["Table"]
-    (index,) = described["GlobalSecondaryIndexes"]
-    assert index["IndexName"] == "by-decision-time"
+    indexes = {i["IndexName"]: i for i in described["GlobalSecondaryIndexes"]}
+    assert set(indexes) == {"by-decision-time", "by-user"}
+    index = indexes["by-decision-time"]
     assert [k["AttributeName"] for k in index["KeySchema"]] == ["decision_point", "decided_at"]
     ttl = dynamodb.describe_time_to_live(TableName=name)["TimeToLiveDescription"]
     assert (ttl["TimeToLiveStatus"], ttl["AttributeName"]) == ("ENABLED", "expires_at")
@@ -204,6 +208,8 @@ ROUTE_AUTH = {
     "GET /decision-points/{decision_point}/models": "AWS_IAM",
     "POST /decision-points/{decision_point}/models/{version}/promote": "AWS_IAM",
     "GET /decision-points/{decision_point}/report": "AWS_IAM",
+    "GET /users/{user_id}/export": "AWS_IAM",
+    "DELETE /users/{user_id}": "AWS_IAM",
 }
 
 
@@ -299,3 +305,16 @@ def test_the_layer_pins_equal_the_project_s_runtime_pins() -> None:
     assert layer == project
     assert all("==" in pin for pin in layer), layer
     assert any(pin.startswith("boto3==") for pin in layer)
+
+
+def test_the_decisions_table_takes_a_customer_managed_key_when_given_one() -> None:
+    default = LocalStack().template.tables["DecisionsTable"].definition["SSESpecification"]
+    assert default == {"SSEEnabled": True}
+    arn = "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+    chosen = LocalStack({"DecisionsKmsKeyArn": arn}).template.tables["DecisionsTable"]
+    assert chosen.definition["SSESpecification"] == {
+        "SSEEnabled": True, "SSEType": "KMS", "KMSMasterKeyId": arn
+    }  # fmt: skip
+    assert chosen.definition["PointInTimeRecoverySpecification"] == {
+        "PointInTimeRecoveryEnabled": True
+    }

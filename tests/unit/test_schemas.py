@@ -38,7 +38,7 @@ def test_the_design_example_is_valid() -> None:
 
 def test_a_minimal_request_is_valid() -> None:
     request = DecideRequest.model_validate({"decision_point": "dp", "actions": [{"id": "a"}]})
-    assert (request.consent, request.event_id, request.profile) == (True, None, {})
+    assert (request.consent, request.event_id, request.profile) == ("personal", None, {})
 
 
 def test_any_string_is_a_legal_feature_value() -> None:

@@ -32,9 +32,9 @@ def features_of(
     request: DecideRequest, context_used: RawFeatures, actions: Sequence[Action]
 ) -> DecisionFeatures:
     """What the model sees of a decision: the derived context (what is only shown to the
-    caller left out), the shop's own context features, the profile given consent, and the
-    actions."""
-    profile = dict(request.profile) if request.consent else {}
+    caller left out), the shop's own context features, the profile given personal consent,
+    and the actions."""
+    profile = dict(request.profile) if request.tier == "personal" else {}
     return DecisionFeatures(
         context={k: v for k, v in context_used.items() if k not in DISPLAY_ONLY},
         custom=dict(request.context.features),

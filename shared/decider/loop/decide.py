@@ -13,6 +13,7 @@ from decider.errors import InvalidRequest
 from decider.learning.featurize import features_of
 from decider.learning.model_cache import ModelCache
 from decider.learning.policy import sample, uniform
+from decider.privacy import UserHasher
 from decider.records import DecisionLog, DecisionRecord, scoped_event_id
 from decider.schemas import DecideRequest, DecideResponse, DecisionPointSettings, RankedAction
 from decider.settings import LoopSettings
@@ -20,10 +21,12 @@ from decider.settings import LoopSettings
 
 def in_holdout(request: DecideRequest, event_id: str, share: float) -> bool:
     """Whether this decision belongs to the holdout: a stable hash of the visitor when the
-    request names one (the same visitor is always in or out), else of the event."""
-    if share <= 0.0:
+    request names one with personal consent (the same visitor is always in or out), else of
+    the event. Without consent, never."""
+    if share <= 0.0 or request.tier == "none":
         return False
-    who = request.user_id if request.user_id is not None else f"event:{event_id}"
+    known = request.user_id is not None and request.tier == "personal"
+    who = request.user_id if known else f"event:{event_id}"
     digest = hashlib.sha256(f"{request.decision_point}\x00{who}".encode()).digest()
     return int.from_bytes(digest[:8], "big") < share * 2**64
 
@@ -43,6 +46,8 @@ class Decider:
     loop: LoopSettings
     now: Callable[[], datetime] = utc_now
     new_event_id: Callable[[], str] = field(default=new_event_id)
+    # Keys user ids before they are stored; None: user ids are not stored at all.
+    users: UserHasher | None = None
     # Each decision point's settings in force, kept until its own settings change.
     _loops: dict[str, tuple[DecisionPointSettings, LoopSettings]] = field(default_factory=dict)
 
@@ -52,6 +57,12 @@ class Decider:
             cached = (settings, self.loop.for_decision_point(settings))
             self._loops[decision_point] = cached
         return cached[1]
+
+    def _user_hash(self, request: DecideRequest) -> str | None:
+        """The visitor's keyed hash, kept only with personal consent and a hasher."""
+        if request.user_id is None or request.tier != "personal" or self.users is None:
+            return None
+        return self.users.hash(request.user_id)
 
     def decide(self, request: DecideRequest) -> DecideResponse:
         now = self.now()
@@ -71,9 +82,9 @@ class Decider:
             )
         loop = self._loop(request.decision_point, served.settings)
         # Only visitors who consented are held out: the lift compares like with like.
-        holdout = request.consent and in_holdout(request, given, loop.holdout_share)
+        holdout = in_holdout(request, given, loop.holdout_share)
         mode = loop.learning_mode
-        learns = request.consent and mode != "logging_only" and not holdout
+        learns = request.tier != "none" and mode != "logging_only" and not holdout
         baseline = request.baseline_index(actions, served.settings.baseline_action)
         version, top, pmf = None, None, None
         if learns and served.policy is not None:
@@ -108,6 +119,8 @@ class Decider:
                 reward_until=now + loop.reward_wait,
                 aggregation=loop.aggregation,
                 reward_range=loop.reward_range,
+                consent=request.tier,
+                user_hash=self._user_hash(request),
             )
         )
         ranking = sorted(

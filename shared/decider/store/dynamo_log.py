@@ -20,7 +20,7 @@ from decider.records import (
     iso,
     parse_iso,
 )
-from decider.schemas import LearningMode
+from decider.schemas import ConsentTier, LearningMode
 from decider.store.aws import AwsStore
 
 _REWARD_UPDATE = {
@@ -48,10 +48,41 @@ _OWN_AGGREGATION = " AND aggregation = :aggregation"
 class DynamoDecisionLog(AwsStore):
     service = "dynamodb"
 
-    def __init__(self, table: str, index: str, client: Any = None) -> None:
+    def __init__(
+        self, table: str, index: str, client: Any = None, user_index: str = "by-user"
+    ) -> None:
         super().__init__(client)
         self._table = table
         self._index = index
+        self._user_index = user_index
+
+    def of_user(self, user_hashes: Collection[str]) -> list[DecisionRecord]:
+        found: list[DecisionRecord] = []
+        for user_hash in user_hashes:
+            query: dict[str, Any] = dict(
+                TableName=self._table,
+                IndexName=self._user_index,
+                KeyConditionExpression="user_hash = :user",
+                ExpressionAttributeValues={":user": {"S": user_hash}},
+            )
+            while True:
+                page = self.client.query(**query)
+                found.extend(_record(item) for item in page.get("Items", []))
+                if "LastEvaluatedKey" not in page:
+                    break
+                query["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        return sorted(found, key=lambda record: record.decided_at)
+
+    def forget(self, event_ids: Collection[str]) -> int:
+        forgotten = 0
+        for event_id in event_ids:
+            answer = self.client.delete_item(
+                TableName=self._table,
+                Key={"event_id": {"S": event_id}},
+                ReturnValues="ALL_OLD",
+            )
+            forgotten += "Attributes" in answer
+        return forgotten
 
     def put(self, record: DecisionRecord) -> None:
         try:
@@ -278,6 +309,10 @@ def _item(record: DecisionRecord) -> dict[str, Any]:
         item["reward_until"] = {"S": iso(record.reward_until)}
     if record.aggregation is not None:
         item["aggregation"] = {"S": record.aggregation}
+    if record.consent != "personal":
+        item["consent"] = {"S": record.consent}
+    if record.user_hash is not None:  # the by-user index is sparse: only decisions with one
+        item["user_hash"] = {"S": record.user_hash}
     if record.reward_range is not None:
         item["reward_low"] = {"N": _number(record.reward_range[0])}
         item["reward_high"] = {"N": _number(record.reward_range[1])}
@@ -312,4 +347,6 @@ def _record(item: dict[str, Any]) -> DecisionRecord:
         reward_range=(float(item["reward_low"]["N"]), float(item["reward_high"]["N"]))
         if "reward_low" in item
         else None,
+        consent=cast(ConsentTier, item["consent"]["S"]) if "consent" in item else "personal",
+        user_hash=item["user_hash"]["S"] if "user_hash" in item else None,
     )

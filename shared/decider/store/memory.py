@@ -109,6 +109,13 @@ class MemoryDecisionLog:
     def decision_points_of(self, event_ids: Collection[str]) -> dict[str, str]:
         return {i: self.records[i].decision_point for i in event_ids if i in self.records}
 
+    def of_user(self, user_hashes: Collection[str]) -> list[DecisionRecord]:
+        found = [r for r in self.records.values() if r.user_hash in set(user_hashes)]
+        return sorted(found, key=lambda record: record.decided_at)
+
+    def forget(self, event_ids: Collection[str]) -> int:
+        return sum(self.records.pop(i, None) is not None for i in event_ids)
+
 
 class MemoryModelStore:
     def __init__(self) -> None:

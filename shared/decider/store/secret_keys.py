@@ -8,6 +8,8 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.parameters import SecretsProvider
 
+from decider.privacy import HashKey
+
 # How long a warm authorizer trusts the hashes it read: a key removed by a rotation stops
 # working within this (and API Gateway's cache of the authorizer's answers).
 MAX_AGE_SECONDS = 60
@@ -44,3 +46,23 @@ class SecretKeyStore:
         )
         found = value.get(kind, []) if isinstance(value, dict) else []
         return [str(h) for h in found]
+
+
+class SecretHashKeys:
+    """The keys visitors' ids are hashed with: ``{"id": "2", "key": "...", "previous":
+    [{"id": "1", "key": "..."}]}`` (what CloudFormation generates is the first, alone)."""
+
+    def __init__(self, secret_id: str, client: Any = None, max_age: int = 300) -> None:
+        self._secret_id = secret_id
+        self._client = client
+        self._max_age = max_age
+        self._provider: SecretsProvider | None = None
+
+    def __call__(self) -> list[HashKey]:
+        if self._provider is None:  # created on first use, never at import
+            self._provider = SecretsProvider(boto3_client=self._client)
+        value = self._provider.get(self._secret_id, transform="json", max_age=self._max_age)
+        if not isinstance(value, dict) or "key" not in value:
+            raise ValueError(f"{self._secret_id} holds no hash key")
+        kept = [value, *value.get("previous", [])]
+        return [HashKey(str(k["id"]), str(k["key"]).encode()) for k in kept]
