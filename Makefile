@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 PORT ?= 3000
 PARAMS ?=
 
-.PHONY: demo serve test lint screenshot openapi build bench bench-learning bench-lift clean
+.PHONY: demo serve test lint screenshot openapi build bench bench-learning bench-lift bench-edges clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -46,6 +46,10 @@ bench-learning: $(STAMP)
 
 bench-lift: $(STAMP)
 	$(BIN)/python -m bench.lift --seeds 5 | tee bench/results/lift.txt
+
+# What hashing user ids and the key authorizer cost, at p50 (about a minute).
+bench-edges: $(STAMP)
+	$(BIN)/python -m bench.edges --decisions 4000 | tee bench/results/edges.txt
 
 clean:
 	rm -rf $(VENV) .aws-sam

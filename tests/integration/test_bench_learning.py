@@ -70,3 +70,12 @@ def test_the_lift_study_sets_predicted_measured_and_true_lift_side_by_side() -> 
     assert 0.0 <= summary["measured_in_predicted"] <= 1.0
     assert summary["predicted_width"] > 0 and summary["measured_width"] > 0
     assert "all" in lift_table(compared, ["demo"])
+
+
+def test_the_edges_benchmark_times_hashing_and_the_authorizer() -> None:
+    # A smoke of bench/edges.py (bench/results/edges.txt: +0.003 ms and 0.3 ms at p50)
+    from bench.edges import authorizer, decide_core
+
+    plain, hashed = decide_core(40)
+    assert 0 < plain < 50 and 0 < hashed < 50
+    assert 0 < authorizer(20) < 50
