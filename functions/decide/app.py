@@ -5,7 +5,7 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from decider import on_aws
-from decider.http.api import http_api, responses
+from decider.http.api import CLIENT_KEY_REFUSED, client_key_required, http_api, responses
 from decider.schemas import DecideRequest, DecideResponse
 from decider.settings import DecideSettings
 
@@ -21,7 +21,17 @@ app = http_api(logger)
     "/decide",
     operation_id="decide",
     summary="Choose an action for a visit and log the decision",
-    responses=responses("The chosen action, the ranking and the event id", 400, 404, 409, 413, 415),
+    responses=responses(
+        "The chosen action, the ranking and the event id",
+        400,
+        401,
+        404,
+        409,
+        413,
+        415,
+        meanings={401: CLIENT_KEY_REFUSED},
+    ),
+    middlewares=[client_key_required(settings.client_keys)],
 )
 @tracer.capture_method
 def decide(request: DecideRequest) -> DecideResponse:

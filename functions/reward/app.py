@@ -9,7 +9,13 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from decider import on_aws
-from decider.http.api import http_api, key_required, responses
+from decider.http.api import (
+    CLIENT_KEY_REFUSED,
+    client_key_required,
+    http_api,
+    key_required,
+    responses,
+)
 from decider.loop import events
 from decider.records import MAX_EVENT_ID
 from decider.schemas import (
@@ -58,7 +64,10 @@ def reward(event_id: EventIdPath, body: RewardRequest) -> RewardResponse:
     "/events/<event_id>/activate",
     operation_id="activate",
     summary="Activate a decision made with defer_activation: only activated ones are learned",
-    responses=responses("Activated now, or already active", 400, 404),
+    responses=responses(
+        "Activated now, or already active", 400, 401, 404, meanings={401: CLIENT_KEY_REFUSED}
+    ),
+    middlewares=[client_key_required(settings.client_keys)],
 )
 @tracer.capture_method
 def activate(event_id: EventIdPath) -> ActivateResponse:

@@ -175,6 +175,14 @@ class StackSettings(BaseSettings):
     decisions_by_time_index: str = "by-decision-time"
     decisions_by_user_index: str = "by-user"
     user_hash_secret: str  # the keys visitors' ids are hashed with
+    # Publishable keys the shop's pages send with decide and activate (comma-separated; none:
+    # not required). Not secrets: they name the shop's pages.
+    publishable_keys: str = ""
+
+    @property
+    def client_keys(self) -> list[str]:
+        return [key.strip() for key in self.publishable_keys.split(",") if key.strip()]
+
     models_table: str
     models_bucket: str
     reward_wait_seconds: Annotated[int, Field(gt=0)]

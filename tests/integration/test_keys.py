@@ -13,7 +13,7 @@ from decider.http.keys import key_hash, new_key
 
 from infra.keys import rotate
 from infra.stack import HttpResponse, LocalStack
-from tests.conftest import TEST_KEY
+from tests.conftest import TEST_KEY, make_stack
 
 JSON = {"content-type": "application/json"}
 
@@ -100,3 +100,19 @@ def test_either_of_two_keys_works_and_a_rotation_fails_no_request(
     # And once the caches have expired (API Gateway's 5 minutes), the retired key is refused
     clock.shift(timedelta(minutes=6))
     assert reward(stack, events[5], old).status == 401
+
+
+def test_a_stack_may_ask_pages_for_a_publishable_key_on_decide_and_activate() -> None:
+    for stack in make_stack(PublishableKeys="pk_shop_web,pk_shop_app"):
+        stack.headers = {}  # a browser
+        body = json.dumps({"decision_point": "hero", "actions": [{"id": "a"}]})
+        missing = stack.http("POST", "/decide", body, JSON)
+        assert missing.status == 401 and "x-client-key" in missing.json()["error"]["message"]
+        wrong = stack.http("POST", "/decide", body, {**JSON, "x-client-key": "pk_other"})
+        assert wrong.status == 401
+        decided = stack.http("POST", "/decide", body, {**JSON, "x-client-key": "pk_shop_app"})
+        assert decided.status == 200, decided.body
+        event_id = decided.json()["event_id"]
+        path = f"/events/{event_id}/activate"
+        assert stack.http("POST", path, None, {}).status == 401
+        assert stack.http("POST", path, None, {"x-client-key": "pk_shop_web"}).status == 200

@@ -15,9 +15,9 @@ from infra.stack import ROOT, LocalStack
 
 # Every non-2xx answer each native route can give; all in the ErrorResponse shape.
 NATIVE_ERRORS = {
-    ("post", "/decide"): {"400", "404", "409", "413", "415"},
+    ("post", "/decide"): {"400", "401", "404", "409", "413", "415"},
     ("post", "/events/{event_id}/reward"): {"400", "401", "404", "413", "415"},
-    ("post", "/events/{event_id}/activate"): {"400", "404"},
+    ("post", "/events/{event_id}/activate"): {"400", "401", "404"},
     ("post", "/decision-points/{decision_point}/history"): {"400", "404", "409", "413", "415"},
 }
 

@@ -158,6 +158,28 @@ def key_required(header: str) -> Callable[[Any, NextMiddleware], Response]:
     return middleware
 
 
+CLIENT_KEY_HEADER = "x-client-key"
+CLIENT_KEY_REFUSED = (
+    "The stack asks for a publishable key (PublishableKeys) and none of them was sent in "
+    "x-client-key"
+)
+
+
+def client_key_required(publishable: Sequence[str]) -> Callable[[Any, NextMiddleware], Response]:
+    """A route middleware: with publishable keys set, the request must send one of them in
+    x-client-key (a 401 otherwise); with none set, it asks for nothing."""
+    allowed = frozenset(publishable)
+
+    def middleware(app: APIGatewayHttpResolver, next_middleware: NextMiddleware) -> Response:
+        if allowed and app.current_event.headers.get(CLIENT_KEY_HEADER) not in allowed:
+            raise keys.Unauthorized(
+                f"send one of the shop's publishable keys in the {CLIENT_KEY_HEADER} header"
+            )
+        return next_middleware(app)
+
+    return middleware
+
+
 def unsupported_media_type(content_type: str, shape: ErrorShape = error) -> Response:
     message = f"send JSON with content-type: application/json, not {content_type}"
     return shape(415, "unsupported_media_type", message, None)
