@@ -20,15 +20,18 @@ import json
 import math
 import os
 import random
+import re
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
+import boto3
 from decider.http.keys import new_key
 
 from infra.shops import (
@@ -154,8 +157,11 @@ def run_round(client: Client, result: Round, size: int, stream: Any, rng: random
         if converted:
             client.reward(decision["event_id"], 1.0)
         result.apprentice_off_rule += not _follow_the_rule(client, APPRENTICE, visitor, rng)
-        if index % 4 == 0:
-            result.logging_only_off_rule += not _follow_the_rule(client, LOGGING_ONLY, visitor, rng)
+        if index % 4 == 0:  # signed-in shoppers: their ids are kept only as keyed hashes
+            shopper = {"user_id": f"shopper-{index // 4 % 40}@example.com"}
+            result.logging_only_off_rule += not _follow_the_rule(
+                client, LOGGING_ONLY, visitor, rng, shopper
+            )
         done = index + 1
         if done % (100 if _TTY else max(size // 4, 1)) == 0 or done == size:
             line = f"  round {result.number}: {done}/{size} visitors"
@@ -166,12 +172,17 @@ def run_round(client: Client, result: Round, size: int, stream: Any, rng: random
 
 
 def _follow_the_rule(
-    client: Client, decision_point: str, visitor: Visitor, rng: random.Random
+    client: Client,
+    decision_point: str,
+    visitor: Visitor,
+    rng: random.Random,
+    extra: dict[str, Any] | None = None,
 ) -> bool:
     """One decision of a decision point the shop's rule is the baseline of, its conversion
     reported; whether it served the rule."""
     rule = house_rule(visitor)
-    decision = client.post("/decide", {**visitor.request(decision_point), "baseline": rule})
+    body = {**visitor.request(decision_point), "baseline": rule, **(extra or {})}
+    decision = client.post("/decide", body)
     if rng.random() < conversion_probability(visitor, decision["action_id"]):
         client.reward(decision["event_id"], 1.0)
     return bool(decision["action_id"] == rule and decision["probability"] == 1.0)
@@ -185,6 +196,45 @@ def _refused_without_key(client: Client) -> int:
     except urllib.error.HTTPError as refused:
         return refused.code
     raise SystemExit("a reward without a key was accepted")
+
+
+def privacy_check(client: Client, twin_log: IO[bytes]) -> str | None:
+    """A signed-in shopper's data exported and erased through the API, then every DynamoDB
+    item, S3 object and line of the twin's log searched for any shopper's id in clear: what
+    went wrong, or None."""
+    shopper = "shopper-7@example.com"
+    exported = len(client.post(f"/users/{shopper}/export", method="GET")["decisions"])
+    erased = client.post(f"/users/{shopper}", method="DELETE")["decisions_deleted"]
+    left = len(client.post(f"/users/{shopper}/export", method="GET")["decisions"])
+    twin_log.seek(0)
+    log = twin_log.read().decode(errors="replace")
+    found = re.search(r"AWS: moto on :(\d+)", log)
+    if not found:
+        return "the twin did not say where its AWS is"
+    aws = boto3.session.Session(
+        aws_access_key_id="local", aws_secret_access_key="local", region_name="us-east-1"
+    )
+    endpoint = f"http://127.0.0.1:{found.group(1)}"
+    dynamodb = aws.client("dynamodb", endpoint_url=endpoint)
+    s3 = aws.client("s3", endpoint_url=endpoint)
+    stored = [json.dumps(dynamodb.scan(TableName=t)["Items"])
+              for t in dynamodb.list_tables()["TableNames"]]  # fmt: skip
+    objects = 0
+    for bucket in s3.list_buckets()["Buckets"]:
+        for listed in s3.list_objects_v2(Bucket=bucket["Name"]).get("Contents", []):
+            body = s3.get_object(Bucket=bucket["Name"], Key=listed["Key"])["Body"].read()
+            stored.append(body.decode(errors="replace"))
+            objects += 1
+    clear = sum(text.count("@example.com") for text in [*stored, log])
+    print(
+        f"privacy: {shopper}'s {exported} decisions exported and erased ({erased} deleted, "
+        f"{left} left); shoppers' ids in clear in DynamoDB, {objects} S3 objects and the "
+        f"twin's log: {clear}",
+        flush=True,
+    )
+    if exported == 0 or erased != exported or left or clear:
+        return "a shopper's data was not exported and erased, or an id is kept in clear"
+    return None
 
 
 def retrain(client: Client) -> dict[str, dict[str, Any]]:
@@ -279,6 +329,7 @@ def main(argv: list[str] | None = None) -> int:
     started = time.monotonic()
     # The shop's server key: the twin keeps only its hash, as the stack's secret does on AWS
     server_key = new_key()
+    twin_log = tempfile.TemporaryFile()  # noqa: SIM115  # closed in the finally below
     twin = subprocess.Popen(
         [
             sys.executable,
@@ -292,7 +343,8 @@ def main(argv: list[str] | None = None) -> int:
         ],
         cwd=ROOT,
         env={**os.environ, "DECIDER_API_KEYS": server_key},
-        stdout=subprocess.DEVNULL,
+        stdout=twin_log,
+        stderr=subprocess.STDOUT,
     )
     try:
         client = Client(f"http://127.0.0.1:{args.port}", server_key)
@@ -327,9 +379,12 @@ def main(argv: list[str] | None = None) -> int:
             predicted = lift if lift.get("n") else predicted
             if found[APPRENTICE]["graduated"]:
                 graduated = number
+        client.post("/_local/schedules/ExportFunction")
+        private = privacy_check(client, twin_log)
     finally:
         twin.terminate()
         twin.wait(timeout=10)
+        twin_log.close()
 
     print()
     print("Reward rate per visitor of model traffic (expected conversions of the offer shown):")
@@ -343,7 +398,7 @@ def main(argv: list[str] | None = None) -> int:
     learned = policy >= 2 * uniform and policy >= 0.8 * best
     apprenticed = all(r.apprentice_off_rule == 0 for r in rounds if r.apprentice_mode != "online")
     logged_only = sum(r.logging_only_off_rule for r in rounds)
-    ok = learned and graduated is not None and apprenticed and logged_only == 0
+    ok = learned and graduated is not None and apprenticed and logged_only == 0 and not private
     apprentice = (
         f"served the shop's rule until it graduated after round {graduated}"
         if graduated
@@ -351,6 +406,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     if not apprenticed:
         apprentice += " (but served something else as an apprentice)"
+    if private:
+        print(f"\nPRIVACY: {private}")
     logging = "every time" if logged_only == 0 else f"except {logged_only} times"
     print(f"\n{APPRENTICE}: {apprentice}; {LOGGING_ONLY}: served the shop's rule {logging}.")
     print(

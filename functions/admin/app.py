@@ -34,7 +34,7 @@ tracer = Tracer()
 settings = AdminSettings()  # type: ignore[call-arg]  # from the environment
 registry = DynamoRegistry(settings.models_table)
 log = on_aws.decision_log(settings)
-hasher = on_aws.user_hasher(settings)
+hasher = on_aws.user_hasher(settings, max_age=0)  # every key kept, as of this call
 loop = settings.loop()
 HISTORY_ROUTE = "POST /decision-points/{decision_point}/history"
 # A name with characters no route takes (HTTP APIs decode the path before it is matched).

@@ -22,8 +22,8 @@ def decision_log(settings: StackSettings) -> DynamoDecisionLog:
     )
 
 
-def user_hasher(settings: StackSettings) -> UserHasher:
-    return UserHasher(SecretHashKeys(settings.user_hash_secret))
+def user_hasher(settings: StackSettings, max_age: int = 300) -> UserHasher:
+    return UserHasher(SecretHashKeys(settings.user_hash_secret, max_age=max_age))
 
 
 def decider(settings: DecideSettings, own: Collection[str] = ()) -> Decider:

@@ -76,15 +76,19 @@ def _plausible(instant: datetime) -> datetime:
 
 
 # DynamoDB stores numbers of magnitude 1e-130 to 1e126 (and zero); a write outside fails.
-SMALLEST_STORABLE = 1e-130
+# ...and to 38 significant digits, sums included: rewards (within ±1e6) are kept to 9
+# decimals, so any number of them adds up within that.
+REWARD_DECIMALS = 9
+SMALLEST_STORABLE = 10.0**-REWARD_DECIMALS
 
 
 def storable_reward(value: float) -> float:
-    """A reward DynamoDB can store: zero, or at least 1e-130 in magnitude (a smaller one would
-    fail the write, so it is refused with a 400 rather than rounded behind the caller's back)."""
+    """A reward DynamoDB can store and add up: zero, or at least 1e-9 in magnitude, kept to 9
+    decimals (a smaller one would fail the write, or a sum of them; it is refused with a 400
+    rather than rounded to 0 behind the caller's back)."""
     if value != 0.0 and abs(value) < SMALLEST_STORABLE:
-        raise ValueError("a reward other than 0 must be at least 1e-130 in magnitude")
-    return value
+        raise ValueError("a reward other than 0 must be at least 1e-9 in magnitude")
+    return round(value, REWARD_DECIMALS)
 
 
 def _within_limit(features: dict[str, Any]) -> dict[str, Any]:
@@ -223,10 +227,13 @@ class DecideRequest(Strict):
     event_id: EventId | None = None
     context: Context = Field(default_factory=Context)
     profile: Features = Field(default_factory=dict)
-    user_id: Annotated[str, Field(min_length=1, max_length=256)] | None = Field(
-        default=None,
-        description="Who the visitor is, with consent personal: stored only as a keyed hash "
-        "(HMAC), never in clear and never a feature; DELETE /users/{user_id} erases it all.",
+    # URL-safe enough to travel in /users/{user_id}: HTTP APIs decode a path before routing
+    user_id: Annotated[str, Field(min_length=1, max_length=256, pattern=r"^[^/?#%\s]+$")] | None = (
+        Field(
+            default=None,
+            description="Who the visitor is, with consent personal: stored only as a keyed hash "
+            "(HMAC), never in clear and never a feature; DELETE /users/{user_id} erases it all.",
+        )
     )
     consent: Consent = Field(
         default="personal",

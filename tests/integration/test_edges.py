@@ -78,7 +78,7 @@ def test_decide_creates_decision_points_up_to_the_operators_cap() -> None:
         assert registered(stack) == ["first", "made-by-operator", "second", "third"]
 
 
-@pytest.mark.parametrize("value", [1e6, 1.5, -2, 1e-200, -1e-131])
+@pytest.mark.parametrize("value", [1e6, 1.5, -2, 1e-200, -1e-131, 1e-10])
 def test_a_reward_outside_the_default_range_or_what_dynamodb_stores_is_a_400(
     value: float,
 ) -> None:
@@ -122,7 +122,7 @@ def test_pages_of_the_allowed_origins_may_call_decide_and_no_others() -> None:
         assert allowed.status == 204
         assert allowed.headers["access-control-allow-origin"] == "https://m.myshop.com"
         assert "POST" in allowed.headers["access-control-allow-methods"]
-        assert allowed.headers["access-control-allow-headers"] == "content-type"
+        assert allowed.headers["access-control-allow-headers"] == "content-type,x-client-key"
         # And for another origin without: the browser refuses to send the request
         other = stack.http(
             "OPTIONS", "/decide", None, {**preflight, "origin": "https://evil.example"}
@@ -174,3 +174,24 @@ def test_the_template_sets_throttling_for_every_route() -> None:
     for function in ("DecideFunction", "PersonalizerFunction", "RewardFunction"):
         reserved = RESOURCES[function]["Properties"]["ReservedConcurrentExecutions"]
         assert set(reserved) == {"Fn::If"} and reserved["Fn::If"][0].startswith("Reserve")
+
+
+def test_rewards_are_kept_to_9_decimals_so_their_sums_fit_dynamodb() -> None:
+    for stack in make_stack(RewardAggregation="sum"):
+        body = {"decision_point": "hero", "actions": ACTIONS}
+        event_id = stack.post("/decide", body).json()["event_id"]
+        for reward_id, value in (("a", 1.0), ("b", 0.1234567891234), ("c", 1e-9)):
+            answer = stack.post(
+                f"/events/{event_id}/reward", {"value": value, "reward_id": reward_id}
+            )
+            assert answer.json()["status"] == "recorded", answer.body
+        table = stack.template.tables["DecisionsTable"].name
+        item = boto3.client("dynamodb").get_item(TableName=table, Key={"event_id": {"S": event_id}})
+        assert item["Item"]["reward"]["N"] == "1.123456790"
+
+
+def test_a_user_id_that_could_not_travel_in_a_path_is_refused(stack: LocalStack) -> None:
+    for user_id in ("a/b", "a?b", "100%", "two words"):
+        body = {"decision_point": "hero", "actions": ACTIONS, "user_id": user_id}
+        answer = stack.post("/decide", body)
+        assert answer.status == 400 and answer.json()["error"]["field"] == "user_id"

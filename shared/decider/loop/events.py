@@ -79,13 +79,20 @@ def record_conversions(
 ) -> ConversionsResponse:
     """Each conversion as a reward of its decision, idempotent by its reward_id, answered one
     by one: an invalid or unknown item never keeps the others from being recorded."""
+    # Items of one event are recorded in the batch's order (one writer each): the first of
+    # two deliveries of an order is the one accepted, the second the duplicate.
+    by_event: dict[object, list[tuple[int, Any]]] = {}
+    for index, item in enumerate(items):
+        event_id = item.get("event_id") if isinstance(item, dict) else None
+        key = event_id if isinstance(event_id, str) else ("item", index)
+        by_event.setdefault(key, []).append((index, item))
+
+    def record_in_order(group: list[tuple[int, Any]]) -> list[ConversionResult]:
+        return [record_conversion(log, index, item, loop, now) for index, item in group]
+
     with ThreadPoolExecutor(max_workers=CONVERSION_WRITERS) as writers:
-        results = list(
-            writers.map(
-                lambda indexed: record_conversion(log, indexed[0], indexed[1], loop, now),
-                enumerate(items),
-            )
-        )
+        grouped = writers.map(record_in_order, by_event.values())
+        results = sorted((r for group in grouped for r in group), key=lambda r: r.index)
     counts = Counter(result.status for result in results)
     return ConversionsResponse(results=results, counts=dict(counts))
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from typing import Any, ClassVar
 
 import boto3
@@ -12,9 +13,14 @@ class AwsStore:
 
     def __init__(self, client: Any = None) -> None:
         self._client = client
+        self._made = threading.Lock()
 
     @property
     def client(self) -> Any:
+        # One client, even when writer threads ask at once: each client has its own exception
+        # classes, and an error of one is not caught as the other's.
         if self._client is None:
-            self._client = boto3.client(self.service)
+            with self._made:
+                if self._client is None:
+                    self._client = boto3.client(self.service)
         return self._client

@@ -114,6 +114,9 @@ class MemoryDecisionLog:
         return sorted(found, key=lambda record: record.decided_at)
 
     def forget(self, event_ids: Collection[str]) -> int:
+        for event_id in event_ids:  # the rewards go with the decision, as DeleteItem does
+            for kept in (self.reward_ids, self.late_rewards, self.reward_values):
+                kept.pop(event_id, None)
         return sum(self.records.pop(i, None) is not None for i in event_ids)
 
 

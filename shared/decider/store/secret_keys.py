@@ -53,6 +53,8 @@ class SecretHashKeys:
     [{"id": "1", "key": "..."}]}`` (what CloudFormation generates is the first, alone)."""
 
     def __init__(self, secret_id: str, client: Any = None, max_age: int = 300) -> None:
+        """``max_age``: how long the keys read are trusted (0: read each time, as a person's
+        export and erasure do, so a rotation a moment ago is never missed)."""
         self._secret_id = secret_id
         self._client = client
         self._max_age = max_age
@@ -61,7 +63,12 @@ class SecretHashKeys:
     def __call__(self) -> list[HashKey]:
         if self._provider is None:  # created on first use, never at import
             self._provider = SecretsProvider(boto3_client=self._client)
-        value = self._provider.get(self._secret_id, transform="json", max_age=self._max_age)
+        value = self._provider.get(
+            self._secret_id,
+            transform="json",
+            max_age=self._max_age,
+            force_fetch=self._max_age == 0,
+        )
         if not isinstance(value, dict) or "key" not in value:
             raise ValueError(f"{self._secret_id} holds no hash key")
         kept = [value, *value.get("previous", [])]
