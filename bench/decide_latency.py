@@ -72,6 +72,11 @@ def bench_handler(count: int) -> dict[str, str]:
     with mock_aws():
         stack = LocalStack({"ModelRefreshSeconds": "5"}, {"POWERTOOLS_LOG_LEVEL": "WARNING"})
         stack.create_resources()
+        # A decision point exists before it is decided for: an operator creates it
+        created = stack.http(
+            "PUT", "/decision-points/home-hero", "{}", {"content-type": "application/json"}
+        )
+        assert created.status == 200, created.body
         bodies = [v.request("home-hero") for v in islice(visitors(2), count)]
         samples = []
         with contextlib.redirect_stdout(io.StringIO()):  # the metrics (EMF) lines

@@ -79,3 +79,12 @@ def test_the_edges_benchmark_times_hashing_and_the_authorizer() -> None:
     plain, hashed = decide_core(40)
     assert 0 < plain < 50 and 0 < hashed < 50
     assert 0 < authorizer(20) < 50
+
+
+def test_the_decide_latency_benchmark_runs_its_handler_pass() -> None:
+    # A smoke of bench/decide_latency.py's handler pass (make bench): it creates its decision
+    # point first, as an operator must since issue 9
+    from bench.decide_latency import bench_handler
+
+    (timing,) = bench_handler(5).values()
+    assert "p50" in timing
