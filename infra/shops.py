@@ -428,3 +428,81 @@ SHOPS = {
     **BENCHMARK_SHOPS,
     "demo": SimulatedShop("demo", "make demo's shop: 4 offers, season and loyalty", demo_visit),
 }
+
+
+# --- Shoppers with histories (issue 10) ------------------------------------------------------
+# Each shopper is after one category, which the shop never sends: it shows in what they browse
+# (on the web, in the app, in the store) before they come back, and only the profile that
+# POST /interactions builds carries it to decide. The season adds a little.
+
+TASTES = ("winter-boots", "outerwear", "running", "beachwear")
+PROFILE_OFFERS: list[dict[str, Any]] = [
+    {"id": "boots-sale", "features": {"category": "winter-boots"}},
+    {"id": "coat-edit", "features": {"category": "outerwear"}},
+    {"id": "running-kit", "features": {"category": "running"}},
+    {"id": "swim-edit", "features": {"category": "beachwear"}},
+]
+_SEASONAL_TASTE = {"winter": ("winter-boots", "outerwear"), "summer": ("beachwear",)}
+BROWSING_CHANNELS = ("web", "app", "store")
+
+
+@dataclass(frozen=True)
+class Shopper:
+    visitor: str
+    taste: str
+    person: Person
+
+    def interactions(self, rng: random.Random, count: int) -> list[dict[str, Any]]:
+        """What they did in the week before this visit: mostly their category, on any
+        channel, each with an id (a retried batch counts once)."""
+        done = []
+        for number in range(count):
+            category = self.taste if rng.random() < 0.75 else rng.choice(TASTES)
+            kind = rng.choices(("view", "click", "add_to_cart", "store_visit"), (6, 3, 1, 1))[0]
+            channel = "store" if kind == "store_visit" else rng.choice(BROWSING_CHANNELS[:2])
+            at = self.person.at - timedelta(hours=rng.uniform(1, 24 * 7))
+            done.append(
+                {
+                    "visitor": self.visitor,
+                    "type": kind,
+                    "item": f"{category}-{rng.randrange(20)}",
+                    "category": category,
+                    "channel": channel,
+                    "at": at.isoformat().replace("+00:00", "Z"),
+                    "interaction_id": f"{self.visitor}-{number}",
+                }
+            )
+        return done
+
+    def request(self, channel: str = "app") -> dict[str, Any]:
+        """Decide for them as the app does: their id, no profile of its own."""
+        return {
+            "context": {**self.person.context(), "channel": channel},
+            "user_id": self.visitor,
+            "actions": PROFILE_OFFERS,
+        }
+
+    def truth(self) -> tuple[float, ...]:
+        seasonal = _SEASONAL_TASTE.get(solar_season(self.person.local, self.person.place.lat), ())
+        return tuple(
+            (0.45 if offer["features"]["category"] == self.taste else 0.05)
+            + (0.05 if offer["features"]["category"] in seasonal else 0.0)
+            for offer in PROFILE_OFFERS
+        )
+
+
+def shopper(rng: random.Random, index: int) -> Shopper:
+    return Shopper(f"shopper-{index}-{rng.randrange(10**9)}", rng.choice(TASTES), person(rng))
+
+
+@dataclass(frozen=True)
+class HistoryVisit(Visit):
+    """A visit whose visitor's interactions are reported first (POST /interactions)."""
+
+    interactions: tuple[dict[str, Any], ...] = ()
+
+
+def browsing(rng: random.Random, index: int, total: int) -> HistoryVisit:
+    who = shopper(rng, index)
+    history = who.interactions(rng, rng.randint(1, 6))
+    return HistoryVisit(who.request(rng.choice(BROWSING_CHANNELS[:2])), who.truth(), tuple(history))

@@ -34,7 +34,7 @@ tracer = Tracer()
 settings = AdminSettings()  # type: ignore[call-arg]  # from the environment
 registry = DynamoRegistry(settings.models_table)
 log = on_aws.decision_log(settings)
-hasher = on_aws.user_hasher(settings, max_age=0)  # every key kept, as of this call
+profiles = on_aws.profiles(settings, max_age=0)  # every hash key kept, as of this call
 loop = settings.loop()
 HISTORY_ROUTE = "POST /decision-points/{decision_point}/history"
 # A name with characters no route takes (HTTP APIs decode the path before it is matched).
@@ -214,27 +214,30 @@ UserIdPath = Annotated[str, Path(alias="user_id", min_length=1, max_length=256)]
 @app.get(
     "/users/<user_id>/export",
     operation_id="exportUser",
-    summary="Every decision stored for a person (the right of access)",
+    summary="Every decision and the profile stored for a person (the right of access)",
     responses=responses(
-        "The person's decisions, oldest first", 400, 404, meanings={404: _NO_USER_ROUTE}
+        "The person's decisions, oldest first, and their profile",
+        400,
+        404,
+        meanings={404: _NO_USER_ROUTE},
     ),
 )
 @tracer.capture_method(capture_response=False)  # a person's data stays out of traces
 def export_user(user_id: UserIdPath) -> UserExport:
-    return users.export(log, hasher, user_id)
+    return users.export(log, profiles, user_id, datetime.now(UTC))
 
 
 @app.delete(
     "/users/<user_id>",
     operation_id="eraseUser",
-    summary="Delete every decision and reward of a person (the right to erasure)",
+    summary="Delete every decision, reward, profile and linked id of a person (erasure)",
     responses=responses(
-        "How many decisions were deleted", 400, 404, meanings={404: _NO_USER_ROUTE}
+        "How many decisions and profiles were deleted", 400, 404, meanings={404: _NO_USER_ROUTE}
     ),
 )
 @tracer.capture_method(capture_response=False)
 def erase_user(user_id: UserIdPath) -> UserErased:
-    erased = users.erase(log, hasher, user_id)
+    erased = users.erase(log, profiles, user_id)
     logger.info("a person's decisions erased", extra=erased.model_dump())
     metrics.add_metric(
         name="UserDecisionsErased", unit=MetricUnit.Count, value=erased.decisions_deleted

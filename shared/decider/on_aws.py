@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Collection
+from datetime import timedelta
 
 from decider.learning.model_cache import ModelCache
 from decider.loop.decide import Decider
+from decider.loop.interactions import Profiles
 from decider.privacy import UserHasher
 from decider.settings import DecideSettings, StackSettings
 from decider.store.dynamo_log import DynamoDecisionLog
+from decider.store.dynamo_profiles import DynamoProfileStore
 from decider.store.dynamo_registry import DynamoRegistry
 from decider.store.s3_models import S3ModelStore
 from decider.store.secret_keys import SecretHashKeys
@@ -26,6 +29,15 @@ def user_hasher(settings: StackSettings, max_age: int = 300) -> UserHasher:
     return UserHasher(SecretHashKeys(settings.user_hash_secret, max_age=max_age))
 
 
+def profiles(settings: StackSettings, max_age: int = 300) -> Profiles:
+    return Profiles(
+        DynamoProfileStore(settings.profiles_table),
+        user_hasher(settings, max_age),
+        half_life_days=settings.profile_half_life_days,
+        retention=timedelta(days=settings.profile_retention_days),
+    )
+
+
 def decider(settings: DecideSettings, own: Collection[str] = ()) -> Decider:
     """Decide on the AWS stores; ``own``: decision points the function serves by its
     configuration (created on first use, whatever the cap)."""
@@ -38,6 +50,11 @@ def decider(settings: DecideSettings, own: Collection[str] = ()) -> Decider:
         auto_create=settings.auto_create_decision_points,
         own=own,
     )
+    visitors = profiles(settings)
     return Decider(
-        models=models, log=decision_log(settings), loop=loop, users=user_hasher(settings)
+        models=models,
+        log=decision_log(settings),
+        loop=loop,
+        users=visitors.users,
+        profiles=visitors,
     )

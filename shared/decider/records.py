@@ -29,18 +29,23 @@ class DecisionFeatures:
     custom: dict[str, Any]
     profile: dict[str, Any]
     actions: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+    # From the visitor's stored profile (context.profiles): shared, and per action (fatigue:
+    # how often and how lately each was shown), in the order of ``actions``; empty without one.
+    history: dict[str, Any] = field(default_factory=dict)
+    fatigue: list[dict[str, Any]] = field(default_factory=list)
 
     def to_json(self) -> str:
-        return json.dumps(
-            {
-                "context": self.context,
-                "custom": self.custom,
-                "profile": self.profile,
-                "actions": [[i, f] for i, f in self.actions],
-            },
-            separators=(",", ":"),
-            ensure_ascii=False,
-        )
+        data: dict[str, Any] = {
+            "context": self.context,
+            "custom": self.custom,
+            "profile": self.profile,
+            "actions": [[i, f] for i, f in self.actions],
+        }
+        if self.history:
+            data["history"] = self.history
+        if any(self.fatigue):
+            data["fatigue"] = self.fatigue
+        return json.dumps(data, separators=(",", ":"), ensure_ascii=False)
 
     @classmethod
     def from_json(cls, text: str) -> DecisionFeatures:
@@ -50,6 +55,8 @@ class DecisionFeatures:
             custom=data["custom"],
             profile=data["profile"],
             actions=[(i, f) for i, f in data["actions"]],
+            history=data.get("history", {}),
+            fatigue=data.get("fatigue", []),
         )
 
 
@@ -224,6 +231,35 @@ class DecisionLog(Protocol):
 
     def forget(self, event_ids: Collection[str]) -> int:
         """Delete these decisions with their rewards; how many there were."""
+
+
+@dataclass(frozen=True)
+class StoredProfile:
+    """A visitor's profile item: their own profile (``body``, context.profiles' JSON), or, for
+    an id linked to a known visitor, a copy of that visitor's (``linked_to`` names them), so
+    decide reads any id in one read."""
+
+    visitor: str  # the keyed hash of the id
+    body: str
+    version: int = 0  # bumped by every write: the condition of the next
+    linked_to: str | None = None
+    aliases: tuple[str, ...] = ()  # on a known visitor's item: the ids linked to it
+    source_version: int = 0  # on a linked id's copy: the known visitor's version copied
+
+
+class ProfileStore(Protocol):
+    def read(self, visitor: str) -> StoredProfile | None: ...
+
+    def write(self, item: StoredProfile, expires_at: int) -> bool:
+        """Store ``item`` with version ``item.version + 1``, only if the stored one is still at
+        ``item.version`` (0: none stored); False, and nothing written, otherwise."""
+
+    def write_copy(self, item: StoredProfile, expires_at: int) -> bool:
+        """Store a linked id's copy of its known visitor's profile, only if the id holds no
+        item or a copy of the same visitor older than ``item.source_version``."""
+
+    def delete(self, visitors: Collection[str]) -> int:
+        """Delete these visitors' items; how many there were."""
 
 
 class ModelStore(Protocol):

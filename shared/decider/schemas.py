@@ -119,6 +119,9 @@ DecisionPointId = Annotated[
     str, Field(min_length=1, max_length=64, pattern=r"^[a-z0-9][a-z0-9_-]*$")
 ]
 ActionId = Annotated[str, Field(min_length=1, max_length=128)]
+# A visitor: a known user id, an app install id or an anonymous cookie id. URL-safe enough to
+# travel in /users/{user_id}: HTTP APIs decode a path before routing.
+VisitorId = Annotated[str, Field(min_length=1, max_length=256, pattern=r"^[^/?#%\s]+$")]
 Timestamp = Annotated[AwareDatetime, BeforeValidator(_iso_text), AfterValidator(_plausible)]
 # A JSON number, as the schema says: lax pydantic would record `false` or "1" as a reward.
 RewardValue = Annotated[
@@ -198,12 +201,20 @@ class Device(Strict):
     user_agent: Annotated[str, Field(max_length=1024)] | None = None
 
 
+# Where a visitor meets the shop: one decision point serves them all, and a profile keeps
+# what the visitor did on each.
+Channel = Literal["web", "app", "email", "push", "store", "call_center", "other"]
+
+
 class Context(Strict):
     timestamp: Timestamp | None = None
     season: Season | None = None
     geo: Geo | None = None
     device: Device | None = None
-    channel: Annotated[str, Field(min_length=1, max_length=64)] | None = None
+    channel: Channel | None = Field(
+        default=None,
+        description="Where the visitor is: learned like the season (crossed with every action).",
+    )
     features: Features = Field(default_factory=dict)
 
 
@@ -227,13 +238,12 @@ class DecideRequest(Strict):
     event_id: EventId | None = None
     context: Context = Field(default_factory=Context)
     profile: Features = Field(default_factory=dict)
-    # URL-safe enough to travel in /users/{user_id}: HTTP APIs decode a path before routing
-    user_id: Annotated[str, Field(min_length=1, max_length=256, pattern=r"^[^/?#%\s]+$")] | None = (
-        Field(
-            default=None,
-            description="Who the visitor is, with consent personal: stored only as a keyed hash "
-            "(HMAC), never in clear and never a feature; DELETE /users/{user_id} erases it all.",
-        )
+    user_id: VisitorId | None = Field(
+        default=None,
+        description="Who the visitor is (a known user id, an app install id or an anonymous "
+        "cookie id), with consent personal: stored only as a keyed hash (HMAC), never in clear "
+        "and never a feature. Decide learns from the visitor's profile (built by POST "
+        "/interactions); DELETE /users/{user_id} erases it all.",
     )
     consent: Consent = Field(
         default="personal",
@@ -252,19 +262,14 @@ class DecideRequest(Strict):
         "traffic, without consent, and in the apprentice and logging_only modes.",
     )
     explain: StrictBool = Field(
-        default=False, description="Per-decision explanations are not built yet: true is a 400."
+        default=False,
+        description="Answer, for the chosen action, the features that raised its score most "
+        "and a sentence a visitor can read. Not for a visitor without consent.",
     )
 
     @property
     def tier(self) -> ConsentTier:
         return self.consent
-
-    @field_validator("explain")
-    @classmethod
-    def _no_explanations_yet(cls, explain: bool) -> bool:
-        if explain:
-            raise ValueError("explanations are not available yet; send false or leave it out")
-        return explain
 
     @field_validator("actions")
     @classmethod
@@ -312,6 +317,32 @@ class RankedAction(BaseModel):
     probability: float
 
 
+ChoiceKind = Literal["best", "exploratory", "baseline"]
+
+
+class Factor(BaseModel):
+    """A feature that raised the chosen action's score above the others'."""
+
+    family: str = Field(
+        description="profile_category, profile_item, profile_activity, channel, season_place, "
+        "time_of_day, device, occasion, profile or visit."
+    )
+    namespace: str = Field(description="context, visit, profile or history (the profile store).")
+    feature: str
+    value: str | None = None
+    weight: float = Field(description="How much it raised the chosen action's score over the "
+                          "others' on average (the model's own weights).")  # fmt: skip
+
+
+class Explanation(BaseModel):
+    kind: ChoiceKind = Field(
+        description="best: the model's top choice; exploratory: another, to learn (or no model "
+        "yet); baseline: the shop's default (holdout, apprentice or logging-only)."
+    )
+    reason: str = Field(description="A sentence a visitor can read; never a feature's name.")
+    factors: list[Factor] = Field(description="Strongest first; empty unless kind is best.")
+
+
 class DecideResponse(BaseModel):
     event_id: str
     decision_point: str
@@ -320,6 +351,16 @@ class DecideResponse(BaseModel):
     ranking: list[RankedAction]
     model_version: str | None = Field(description="null while no model has been trained yet")
     context_used: dict[str, str | int | bool]
+    exploratory: bool = Field(
+        description="Whether the action is an exploratory pick rather than the model's best "
+        "(every pick is, while no model is trained; false when the baseline was served)."
+    )
+    profile_used: bool = Field(
+        description="Whether the visitor's stored profile was read and learned from."
+    )
+    explanation: Explanation | None = Field(
+        default=None, description="With explain: true and the visitor's consent."
+    )
 
 
 class RewardRequest(Strict):
@@ -385,6 +426,97 @@ class ConversionResult(BaseModel):
 class ConversionsResponse(BaseModel):
     results: list[ConversionResult]
     counts: dict[ConversionStatus, int]
+
+
+MAX_INTERACTIONS = 500
+# The kinds a profile knows the meaning of; a shop may send its own (lower_snake_case).
+KNOWN_INTERACTIONS = (
+    "view", "click", "search", "wishlist", "add_to_cart", "purchase", "store_visit",
+    "email_open", "email_click", "push_open", "call",
+)  # fmt: skip
+InteractionType = Annotated[
+    str,
+    Field(
+        pattern=r"^[a-z][a-z0-9_]{0,31}$",
+        description="One of " + ", ".join(KNOWN_INTERACTIONS) + ", or the shop's own kind "
+        "(lower_snake_case); purchase values count as spend.",
+    ),
+]
+Label = Annotated[str, Field(min_length=1, max_length=128), AfterValidator(_unicode)]
+
+
+class Interaction(Strict):
+    """Something a visitor did, on any channel: what their profile is built from."""
+
+    visitor: VisitorId = Field(
+        description="A known user id, an app install id or an anonymous cookie id (stored only "
+        "as a keyed hash)."
+    )
+    type: InteractionType
+    item: Label | None = Field(default=None, description="The product or content, by its id.")
+    category: Label | None = None
+    channel: Channel | None = None
+    at: Timestamp | None = Field(default=None, description="When (default: when received).")
+    value: Annotated[float, Field(strict=True, ge=0, le=1e6, allow_inf_nan=False)] | None = Field(
+        default=None, description="A purchase's value: counts toward the visitor's spend."
+    )
+    interaction_id: Annotated[str, Field(min_length=1, max_length=128)] | None = Field(
+        default=None,
+        description="Idempotency key: sent again (a retried batch), it counts once.",
+    )
+    consent: Consent = Field(
+        default="personal",
+        description="Only personal consent builds a profile; other items are skipped.",
+    )
+
+
+class InteractionsRequest(Strict):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "interactions": [
+                        {"visitor": "cookie-7f3a", "type": "view", "item": "boot-42",
+                         "category": "winter-boots", "channel": "web",
+                         "at": "2026-12-01T18:02:00Z", "interaction_id": "v-88121"}
+                    ]
+                }
+            ]
+        }
+    )  # fmt: skip
+
+    interactions: list[Interaction] = Field(min_length=1, max_length=MAX_INTERACTIONS)
+
+
+class InteractionsResponse(BaseModel):
+    recorded: int = Field(description="Interactions added to profiles.")
+    duplicate: int = Field(description="Sent before (the same interaction_id): counted once.")
+    skipped: int = Field(description="Without personal consent: not stored.")
+    visitors: int = Field(description="Profiles updated.")
+
+
+class LinkRequest(Strict):
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"anonymous": "cookie-7f3a", "known": "user-1042"}]}
+    )
+
+    anonymous: VisitorId = Field(description="A cookie or install id the visitor used.")
+    known: VisitorId = Field(description="The id the visitor is known by (after signing in).")
+
+    @model_validator(mode="after")
+    def _two_ids(self) -> LinkRequest:
+        if self.anonymous == self.known:
+            raise ValueError("anonymous and known must be different ids")
+        return self
+
+
+class LinkResponse(BaseModel):
+    status: Literal["linked", "already_linked", "relinked"] = Field(
+        description="linked: the anonymous id's profile is merged into the known one's, and "
+        "the id now reads it; relinked: the id belonged to another person, and now to this one "
+        "(what it did before stays with the other)."
+    )
+    linked_ids: int = Field(description="Ids that now read the known visitor's profile.")
 
 
 class RewardResponse(BaseModel):
@@ -816,7 +948,15 @@ class UserDecision(BaseModel):
 
 class UserExport(BaseModel):
     decisions: list[UserDecision] = Field(description="Oldest first.")
+    profile: dict[str, Any] = Field(
+        default_factory=dict,
+        description="Their profile as decide reads it now (empty without one).",
+    )
+    linked_ids: int = Field(default=0, description="Other ids (cookies, app installs) linked.")
 
 
 class UserErased(BaseModel):
     decisions_deleted: int = Field(description="Decisions deleted, with their rewards.")
+    profiles_deleted: int = Field(
+        default=0, description="Profiles and links deleted: the person's and every id linked."
+    )

@@ -62,6 +62,20 @@ def exploration_args(text: str) -> list[str]:
     return words
 
 
+def without_exploration(args: list[str]) -> list[str]:
+    """VW arguments with every exploration option (and its value) taken out."""
+    kept: list[str] = []
+    position = 0
+    while position < len(args):
+        arity = _EXPLORATION_FLAGS.get(args[position])
+        if arity is None:
+            kept.append(args[position])
+            position += 1
+        else:
+            position += 1 + arity
+    return kept
+
+
 # SquareCB, greedier than VW's default gamma scale of 10 (docs/benchmarks.md).
 DEFAULT_EXPLORATION = ("--squarecb", "--gamma_scale", "50")
 
@@ -185,6 +199,10 @@ class StackSettings(BaseSettings):
 
     models_table: str
     models_bucket: str
+    # Visitors' profiles, built from interactions (decider.loop.interactions).
+    profiles_table: str
+    profile_half_life_days: Annotated[float, Field(gt=0, le=3650)] = 30.0
+    profile_retention_days: Annotated[int, Field(gt=0)] = 365
     reward_wait_seconds: Annotated[int, Field(gt=0)]
     default_reward: float = 0.0
     reward_aggregation: Aggregation = "earliest"
@@ -230,6 +248,10 @@ class DecideSettings(StackSettings):
 
 class RewardSettings(StackSettings):
     pass
+
+
+class InteractionsSettings(StackSettings):
+    keys_secret: str  # the server keys' hashes: POST /interactions checks them itself
 
 
 class PersonalizerSettings(DecideSettings):

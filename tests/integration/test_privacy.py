@@ -74,10 +74,16 @@ def test_a_person_s_decisions_are_exported_and_erased_and_no_one_else_s(
     assert exported[0]["shown"] == first["action_id"]
     # And erasure deletes them all, says how many, and leaves everyone else's
     erased = stack.http("DELETE", "/users/ada")
-    assert erased.status == 200 and erased.json() == {"decisions_deleted": 2}
-    assert stack.http("GET", "/users/ada/export").json() == {"decisions": []}
+    assert erased.status == 200
+    assert erased.json() == {"decisions_deleted": 2, "profiles_deleted": 0}
+    assert stack.http("GET", "/users/ada/export").json() == {
+        "decisions": [],
+        "profile": {},
+        "linked_ids": 0,
+    }
     assert len(stack.http("GET", "/users/grace/export").json()["decisions"]) == 1
-    assert stack.http("DELETE", "/users/ada").json() == {"decisions_deleted": 0}
+    again = stack.http("DELETE", "/users/ada").json()
+    assert again == {"decisions_deleted": 0, "profiles_deleted": 0}
 
 
 def test_retrain_learns_what_each_consent_tier_allowed(

@@ -92,7 +92,7 @@ def test_a_decision_points_own_settings_take_the_place_of_the_stacks() -> None:
 def stack_settings(**changes: object) -> StackSettings:
     return StackSettings.model_validate(
         {"decisions_table": "d", "models_table": "m", "models_bucket": "b", "user_hash_secret": "s",
-         "reward_wait_seconds": 60, **changes}
+         "profiles_table": "p", "reward_wait_seconds": 60, **changes}
     )  # fmt: skip
 
 

@@ -1,26 +1,40 @@
 """A person's data, by their user id: access (GDPR art. 15, CCPA) and erasure (art. 17).
 
 The id is hashed under every key kept (a rotation keeps the previous ones), so every decision
-stored under any of them is found. Erasure deletes the decisions with their rewards; what a
-model learned from them stays in its weights (it names no one), and exported days keep the
-features of a decision, never a user id or its hash.
+and profile stored under any of them is found, and with the profile every id linked to it (a
+cookie or an app install the person signed in from), whose decisions are theirs too. Erasure
+deletes the decisions with their rewards, the profile and the links; what a model learned
+from them stays in its weights (it names no one), and exported days keep the features of a
+decision, never a user id or its hash.
 """
 
 from __future__ import annotations
 
-from decider.privacy import UserHasher
+from datetime import datetime
+
+from decider.loop.interactions import Profiles, readable
 from decider.records import DecisionLog, DecisionRecord
 from decider.schemas import UserDecision, UserErased, UserExport
 
 
-def export(log: DecisionLog, users: UserHasher, user_id: str) -> UserExport:
-    decisions = log.of_user(users.every_hash(user_id))
-    return UserExport(decisions=[_shown(record) for record in decisions])
+def export(log: DecisionLog, profiles: Profiles, user_id: str, now: datetime) -> UserExport:
+    profile, ids = profiles.person(profiles.users.every_hash(user_id))
+    decisions = log.of_user(ids | set(profiles.users.every_hash(user_id)))
+    return UserExport(
+        decisions=[_shown(record) for record in decisions],
+        profile=readable(profile, now, profiles.half_life_days),
+        linked_ids=max(len(ids) - 1, 0),
+    )
 
 
-def erase(log: DecisionLog, users: UserHasher, user_id: str) -> UserErased:
-    decisions = log.of_user(users.every_hash(user_id))
-    return UserErased(decisions_deleted=log.forget([r.event_id for r in decisions]))
+def erase(log: DecisionLog, profiles: Profiles, user_id: str) -> UserErased:
+    hashes = profiles.users.every_hash(user_id)
+    deleted, ids = profiles.forget(hashes)
+    decisions = log.of_user(ids | set(hashes))
+    return UserErased(
+        decisions_deleted=log.forget([r.event_id for r in decisions]),
+        profiles_deleted=deleted,
+    )
 
 
 def _shown(record: DecisionRecord) -> UserDecision:
@@ -31,7 +45,7 @@ def _shown(record: DecisionRecord) -> UserDecision:
         consent=record.consent,
         context=record.features.context,
         features=record.features.custom,
-        profile=record.features.profile,
+        profile={**record.features.history, **record.features.profile},
         actions=[action for action, _ in record.features.actions],
         shown=record.chosen_action,
         probability=record.probability,

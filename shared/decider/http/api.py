@@ -27,6 +27,10 @@ MAX_BODY_BYTES = 64 * 1024
 MAX_HISTORY_BODY_BYTES = 3_000_000
 
 
+class ServerKeys(Protocol):
+    def hashes(self, kind: str, *, fresh: bool = False) -> list[str]: ...
+
+
 class ErrorShape(Protocol):
     """How one API shapes its errors: (status, code, message, field, lines) -> the response."""
 
@@ -180,6 +184,39 @@ def client_key_required(publishable: Sequence[str]) -> Callable[[Any, NextMiddle
     return middleware
 
 
+SERVER_OR_CLIENT_KEY = (
+    "Neither a server key in x-api-key nor one of the shop's publishable keys (PublishableKeys) "
+    "in x-client-key"
+)
+
+
+def server_or_client_key(
+    server: ServerKeys, publishable: Sequence[str]
+) -> Callable[[Any, NextMiddleware], Response]:
+    """A route middleware for routes both servers and the shop's pages call (with no
+    authorizer in front): a valid server key in x-api-key (the caller is "server"), or one of
+    the publishable keys in x-client-key ("page"); a 401 otherwise. The caller is put in
+    ``app.context["caller"]``."""
+    allowed = frozenset(publishable)
+
+    def middleware(app: APIGatewayHttpResolver, next_middleware: NextMiddleware) -> Response:
+        presented = app.current_event.headers.get("x-api-key")
+        if presented is not None and (
+            keys.verified(presented, server.hashes("server"))
+            or keys.verified(presented, server.hashes("server", fresh=True))
+        ):
+            app.append_context(caller="server")
+        elif allowed and app.current_event.headers.get(CLIENT_KEY_HEADER) in allowed:
+            app.append_context(caller="page")
+        else:
+            raise keys.Unauthorized(
+                "send a server key in x-api-key, or a publishable key in x-client-key"
+            )
+        return next_middleware(app)
+
+    return middleware
+
+
 def unsupported_media_type(content_type: str, shape: ErrorShape = error) -> Response:
     message = f"send JSON with content-type: application/json, not {content_type}"
     return shape(415, "unsupported_media_type", message, None)
@@ -211,6 +248,7 @@ def _describe(detail: dict[str, Any]) -> str:
 
 ERROR_MEANINGS = {
     400: "Invalid input: malformed JSON, or a field that fails validation (named in error.field)",
+    403: "A publishable key may not report this (purchases come from the shop's servers)",
     401: "A wrong key in the x-api-key header (without the header, API Gateway answers "
     '{"message": "Unauthorized"}' + " itself)",
     404: "Not found: no decision with this event id, or no such decision point",

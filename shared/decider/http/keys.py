@@ -24,6 +24,11 @@ class Unauthorized(DeciderError):
     code = "unauthorized"
 
 
+class Forbidden(DeciderError):
+    status = 403
+    code = "forbidden"
+
+
 def new_key() -> str:
     return PREFIX + secrets.token_urlsafe(32)
 

@@ -1,9 +1,12 @@
 """Decisions as Vowpal Wabbit examples, always through VW's JSON parser.
 
-Namespaces: ``c`` derived context, ``x`` the shop's own context features, ``p`` profile,
-``a`` action features, ``i`` action identity. Strings are categorical (``name=value`` with
-weight 1), numbers are magnitudes, ``true`` is a flag, lists of strings are sets, nulls and
-``false`` add nothing. Names are escaped so that no value can rename, add or remove a feature.
+Namespaces: ``c`` derived context, ``x`` the shop's own context features, ``p`` the profile
+the request sends, ``ph`` the visitor's stored profile (its own hash space, crossed with the
+actions like ``p``: VW groups namespaces by their first letter), ``a`` action features, ``i``
+action identity, ``f`` fatigue (how often and how lately the visitor saw the action).
+Strings are categorical (``name=value`` with weight 1), numbers are magnitudes, ``true`` is a
+flag, lists of strings are sets, nulls and ``false`` add nothing. Names are escaped so that
+no value can rename, add or remove a feature.
 """
 
 from __future__ import annotations
@@ -28,18 +31,31 @@ CUBIC_INTERACTIONS = ("cpa", "cpi")
 NUMBER_BUCKETS = True
 
 
+HISTORY_NAMESPACE = "ph"
+FATIGUE_NAMESPACE = "f"
+
+
 def features_of(
-    request: DecideRequest, context_used: RawFeatures, actions: Sequence[Action]
+    request: DecideRequest,
+    context_used: RawFeatures,
+    actions: Sequence[Action],
+    history: RawFeatures | None = None,
+    fatigue: Sequence[RawFeatures] = (),
 ) -> DecisionFeatures:
     """What the model sees of a decision: the derived context (what is only shown to the
-    caller left out), the shop's own context features, the profile given personal consent,
-    and the actions."""
-    profile = dict(request.profile) if request.tier == "personal" else {}
+    caller left out), the shop's own context features, the profile given personal consent
+    (the stored one's features, ``history``, where the request's own profile names none of
+    them), and the actions with what the visitor saw of each (``fatigue``)."""
+    personal = request.tier == "personal"
+    profile = dict(request.profile) if personal else {}
+    stored = {k: v for k, v in (history or {}).items() if k not in profile} if personal else {}
     return DecisionFeatures(
         context={k: v for k, v in context_used.items() if k not in DISPLAY_ONLY},
         custom=dict(request.context.features),
         profile=profile,
         actions=[(action.id, dict(action.features)) for action in actions],
+        history=stored,
+        fatigue=[dict(f) for f in fatigue] if personal and any(fatigue) else [],
     )
 
 
@@ -62,17 +78,31 @@ def to_vw_json(features: DecisionFeatures, label: Label | None = None) -> str:
             _label_Action=label.index + 1,
             _labelIndex=label.index,
         )
-    namespaces = {
+    example.update({name: ns for name, ns in shared_namespaces(features).items() if ns})
+    fatigue = features.fatigue or [{}] * len(features.actions)
+    example["_multi"] = [
+        action_namespaces(action_id, action_features, seen)
+        for (action_id, action_features), seen in zip(features.actions, fatigue, strict=True)
+    ]
+    return json.dumps(example, ensure_ascii=False, allow_nan=False)
+
+
+def shared_namespaces(features: DecisionFeatures) -> dict[str, dict[str, float]]:
+    return {
         "c": namespace(features.context, categorical_numbers=True),
         "x": namespace(features.custom),
         "p": namespace(features.profile),
+        HISTORY_NAMESPACE: namespace(features.history),
     }
-    example.update({name: ns for name, ns in namespaces.items() if ns})
-    example["_multi"] = [
-        {"a": namespace(action_features), "i": {f"id={escape_value(action_id)}": 1}}
-        for action_id, action_features in features.actions
-    ]
-    return json.dumps(example, ensure_ascii=False, allow_nan=False)
+
+
+def action_namespaces(
+    action_id: str, action_features: RawFeatures, fatigue: RawFeatures
+) -> dict[str, dict[str, float]]:
+    line = {"a": namespace(action_features), "i": {f"id={escape_value(action_id)}": 1.0}}
+    if fatigue:
+        line[FATIGUE_NAMESPACE] = namespace(fatigue)
+    return line
 
 
 def namespace(raw: RawFeatures, *, categorical_numbers: bool = False) -> dict[str, float]:

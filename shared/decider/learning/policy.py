@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import random
 import shlex
 from collections.abc import Sequence
@@ -10,8 +11,19 @@ from typing import cast
 
 import vowpal_wabbit_next as vw
 
-from decider.learning.featurize import CUBIC_INTERACTIONS, INTERACTIONS, Label, to_vw_json
+from decider.learning.featurize import (
+    CUBIC_INTERACTIONS,
+    INTERACTIONS,
+    Label,
+    action_namespaces,
+    shared_namespaces,
+    to_vw_json,
+)
 from decider.records import DecisionFeatures
+from decider.settings import without_exploration
+
+# Explaining a choice compares it with at most this many of the other actions (the likeliest).
+EXPLAIN_RIVALS = 3
 
 
 def vw_args(tuning: Sequence[str], reduction: str = "--cb_explore_adf") -> list[str]:
@@ -35,8 +47,10 @@ class Policy:
         args: Sequence[str] | None = None,
     ) -> None:
         arguments = list(args) if args is not None else vw_args(tuning)
+        self._arguments = arguments
         self._workspace = vw.Workspace(arguments, model_data=model)
         self._parser = vw.JsonFormatParser(self._workspace)
+        self._scorer: vw.Workspace | None = None
 
     def parse(self, example: str) -> Examples:
         """An example in VW's JSON (``to_vw_json``), parsed once to be scored and learned from
@@ -54,10 +68,64 @@ class Policy:
             probabilities[index] = probability
         return normalized(probabilities)
 
+    def contributions(
+        self, features: DecisionFeatures, chosen: int, pmf: Sequence[float]
+    ) -> list[tuple[str, str, float]]:
+        """What each shared feature did for the chosen action, as VW's audit reads it off the
+        weights: its interactions with the chosen action's features, less their average with
+        the likeliest other actions' (its own weight is the same for every action). Scored in
+        one prediction, a line per feature and action holding only those; a number and its
+        magnitude bucket count as one feature, and the three-way (context, profile, action)
+        terms are left out. (namespace, VW feature, contribution), strongest first."""
+        groups: dict[tuple[str, str], dict[str, float]] = {}
+        for ns, names in shared_namespaces(features).items():
+            for key, value in names.items():
+                groups.setdefault((ns, key.split("~", 1)[0]), {})[key] = value
+        others = sorted((i for i in range(len(pmf)) if i != chosen), key=lambda i: -pmf[i])
+        compared = [chosen, *others[:EXPLAIN_RIVALS]]
+        fatigue = features.fatigue or [{}] * len(features.actions)
+        action_lines = [
+            action_namespaces(*features.actions[index], fatigue[index]) for index in compared
+        ]
+        lines = [*action_lines]
+        for ns, key in groups:
+            lines.extend({ns: groups[ns, key], **line} for line in action_lines)
+        scores = self._scores(json.dumps({"_multi": lines}, ensure_ascii=False))
+        if not scores:
+            return []
+        width = len(compared)
+        alone = scores[:width]
+        found = []
+        for position, (ns, key) in enumerate(groups, start=1):
+            row = scores[position * width : (position + 1) * width]
+            raised = [with_it - without for with_it, without in zip(row, alone, strict=True)]
+            rivals = raised[1:]
+            edge = raised[0] - (sum(rivals) / len(rivals) if rivals else 0.0)
+            found.append((ns, key, edge))
+        return sorted(found, key=lambda item: -item[2])
+
+    def _scores(self, example: str) -> list[float]:
+        """Each line's predicted reward (VW's cost, negated), by a ``--cb_adf`` copy of the
+        model's weights, which shows the scores its exploration turns into probabilities."""
+        if self._scorer is None:
+            scorer = vw.Workspace(["--cb_adf", *without_exploration(self._arguments[1:])])
+            weights = self._workspace.weights()
+            if scorer.weights().shape != weights.shape:
+                return []  # an exploration that keeps several models (bagging, cover)
+            scorer.weights()[:] = weights
+            self._scorer = scorer
+        examples = cast(Examples, vw.JsonFormatParser(self._scorer).parse_json(example))
+        scores = [0.0] * len(examples)
+        for index, cost in cast(list[tuple[int, float]], self._scorer.predict_one(examples)):
+            scores[index] = -cost
+        return scores
+
     def learn(self, features: DecisionFeatures, label: Label) -> None:
+        self._scorer = None
         self._workspace.learn_one(self.parse(to_vw_json(features, label)))
 
     def learn_examples(self, examples: Examples) -> None:
+        self._scorer = None
         self._workspace.learn_one(examples)
 
     def serialize(self) -> bytes:

@@ -7,15 +7,26 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 
+from decider.context import profiles
 from decider.context.enrichment import enrich
+from decider.context.explanations import explanation
 from decider.errors import InvalidRequest
 from decider.learning.featurize import features_of
 from decider.learning.model_cache import ModelCache
 from decider.learning.policy import sample, uniform
+from decider.loop.interactions import Profiles
 from decider.privacy import UserHasher
 from decider.records import DecisionLog, DecisionRecord, scoped_event_id
-from decider.schemas import DecideRequest, DecideResponse, DecisionPointSettings, RankedAction
+from decider.schemas import (
+    Action,
+    ChoiceKind,
+    DecideRequest,
+    DecideResponse,
+    DecisionPointSettings,
+    RankedAction,
+)
 from decider.settings import LoopSettings
 
 
@@ -48,6 +59,8 @@ class Decider:
     new_event_id: Callable[[], str] = field(default=new_event_id)
     # Keys user ids before they are stored; None: user ids are not stored at all.
     users: UserHasher | None = None
+    # Visitors' stored profiles, read (once) for a visitor with personal consent; None: none.
+    profiles: Profiles | None = None
     # Each decision point's settings in force, kept until its own settings change.
     _loops: dict[str, tuple[DecisionPointSettings, LoopSettings]] = field(default_factory=dict)
 
@@ -72,7 +85,6 @@ class Decider:
         event_id = scoped_event_id(request.decision_point, given)
         actions = request.allowed_actions()
         context_used = enrich(request.context, now)
-        features = features_of(request, context_used, actions)
         served = self.models.model(request.decision_point, now)
         limit = served.settings.max_actions
         if len(request.actions) > limit:
@@ -80,6 +92,11 @@ class Decider:
                 f"decision point {request.decision_point!r} takes at most {limit} actions",
                 field="actions",
             )
+        user_hash = self._user_hash(request)
+        # The profile as of the visit, as the context is (the visit's timestamp, or now).
+        visit_at = request.context.timestamp or now
+        history, fatigue = self._history(user_hash, request.decision_point, actions, visit_at)
+        features = features_of(request, context_used, actions, history, fatigue)
         loop = self._loop(request.decision_point, served.settings)
         # Only visitors who consented are held out: the lift compares like with like.
         holdout = in_holdout(request, given, loop.holdout_share)
@@ -90,7 +107,8 @@ class Decider:
         if learns and served.policy is not None:
             pmf = served.policy.pmf(features)
             top = max(range(len(pmf)), key=pmf.__getitem__)
-        if learns and mode == "online":
+        online = learns and mode == "online"
+        if online:
             version = served.version if pmf is not None else None
             pmf = pmf or uniform(len(actions))
             chosen = sample(pmf, given)
@@ -120,9 +138,17 @@ class Decider:
                 aggregation=loop.aggregation,
                 reward_range=loop.reward_range,
                 consent=request.tier,
-                user_hash=self._user_hash(request),
+                user_hash=user_hash,
             )
         )
+        kind: ChoiceKind = "baseline"
+        if online:
+            kind = "best" if top is not None and chosen == top else "exploratory"
+        explained = None
+        if request.explain and request.tier != "none":  # without consent, no reason either
+            policy = served.policy
+            found = policy.contributions(features, chosen, pmf) if kind == "best" and policy else []
+            explained = explanation(kind, found)
         ranking = sorted(
             (RankedAction(id=a.id, probability=p) for a, p in zip(actions, pmf, strict=True)),
             key=lambda ranked: -ranked.probability,
@@ -135,4 +161,22 @@ class Decider:
             ranking=ranking,
             model_version=str(version) if version is not None else None,
             context_used=context_used,
+            exploratory=kind == "exploratory",
+            profile_used=bool(features.history or features.fatigue),
+            explanation=explained,
+        )
+
+    def _history(
+        self, user_hash: str | None, decision_point: str, actions: list[Action], now: datetime
+    ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+        """The visitor's stored profile as features, and what they saw of each action."""
+        if user_hash is None or self.profiles is None:
+            return {}, []
+        found = self.profiles.of(user_hash)
+        if found is None:
+            return {}, []
+        at, half_life = now.timestamp(), self.profiles.half_life_days
+        return (
+            profiles.features(found, at, half_life),
+            profiles.fatigue(found, decision_point, [a.id for a in actions], at, half_life),
         )

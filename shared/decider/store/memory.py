@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
+import threading
 from collections.abc import Collection, Iterator
 from datetime import datetime
 
@@ -18,6 +19,7 @@ from decider.records import (
     StaleExport,
     StaleModel,
     StaleSettings,
+    StoredProfile,
 )
 from decider.schemas import DecisionPointSettings, SettingsChange
 
@@ -244,3 +246,42 @@ class MemoryExportStore:
     def put_text(self, key: str, text: str, content_type: str) -> None:
         del content_type
         self.objects[key] = text
+
+
+class MemoryProfileStore:
+    def __init__(self) -> None:
+        self.items: dict[str, tuple[StoredProfile, int]] = {}
+        self.reads = 0
+        self._lock = threading.Lock()
+
+    def read(self, visitor: str) -> StoredProfile | None:
+        self.reads += 1
+        found = self.items.get(visitor)
+        return found[0] if found else None
+
+    def write(self, item: StoredProfile, expires_at: int) -> bool:
+        with self._lock:
+            stored = self.items.get(item.visitor)
+            if (stored[0].version if stored else 0) != item.version:
+                return False
+            self.items[item.visitor] = (
+                dataclasses.replace(item, version=item.version + 1),
+                expires_at,
+            )
+            return True
+
+    def write_copy(self, item: StoredProfile, expires_at: int) -> bool:
+        with self._lock:
+            stored = self.items.get(item.visitor)
+            if stored is not None and not (
+                stored[0].linked_to == item.linked_to
+                and stored[0].source_version < item.source_version
+            ):
+                return False
+            version = stored[0].version if stored else 0
+            self.items[item.visitor] = (dataclasses.replace(item, version=version + 1), expires_at)
+            return True
+
+    def delete(self, visitors: Collection[str]) -> int:
+        with self._lock:
+            return sum(self.items.pop(v, None) is not None for v in set(visitors))

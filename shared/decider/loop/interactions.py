@@ -1,0 +1,277 @@
+"""Interactions build visitors' profiles; a link makes an anonymous id read a known one's.
+
+Every id is stored as its keyed hash. A known visitor's item holds their profile and lists
+the ids linked to it; each linked id's item holds a copy, refreshed by every update, so that
+decide reads any id's profile in one read. Every write is conditional (on the item's version,
+or for a copy on the version it copies): concurrent batches retry, none is lost.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from decider.context import profiles
+from decider.context.profiles import Event, Profile
+from decider.errors import DeciderError
+from decider.privacy import UserHasher
+from decider.records import ProfileStore, StoredProfile
+from decider.schemas import Interaction, InteractionsResponse, LinkResponse
+
+ATTEMPTS = 8
+MAX_HOPS = 4  # links followed to a person's profile (a link is repointed to the person)
+MAX_PERSON_IDS = 1000  # ids a person's export or erasure gathers
+
+
+class Contended(DeciderError):
+    """A profile was written by others on every attempt: the caller should send it again."""
+
+    status = 503
+    code = "contended"
+
+
+@dataclass
+class Profiles:
+    store: ProfileStore
+    users: UserHasher
+    half_life_days: float = 30.0
+    retention: timedelta = timedelta(days=365)
+
+    def of(self, visitor_hash: str) -> Profile | None:
+        """What decide reads: one read, a linked id's copy included."""
+        item = self.store.read(visitor_hash)
+        return profiles.from_json(item.body) if item is not None else None
+
+    def record(self, interactions: Sequence[Interaction], now: datetime) -> InteractionsResponse:
+        """Add interactions to their visitors' profiles, one write per visitor."""
+        by_visitor: dict[str, list[Event]] = defaultdict(list)
+        skipped = 0
+        for interaction in interactions:
+            if interaction.consent != "personal":
+                skipped += 1
+                continue
+            by_visitor[interaction.visitor].append(_event(interaction, now))
+        recorded = duplicate = 0
+        for visitor, events in by_visitor.items():
+            added = self.update(
+                self.users.hash(visitor),
+                lambda p, e=events: profiles.with_events(p, e, self.half_life_days),  # type: ignore[misc]
+                now,
+                count=lambda before, after, e=events: _new_events(before, after, e),  # type: ignore[misc]
+            )
+            recorded += added
+            duplicate += len(events) - added
+        return InteractionsResponse(
+            recorded=recorded, duplicate=duplicate, skipped=skipped, visitors=len(by_visitor)
+        )
+
+    def shown(self, shown: Iterable[tuple[str, str, str, datetime]], now: datetime) -> int:
+        """Record actions shown to visitors (visitor hash, decision point, action, when): the
+        profile's fatigue. One write per visitor."""
+        by_visitor: dict[str, list[tuple[str, str, float]]] = defaultdict(list)
+        for visitor_hash, decision_point, action, at in shown:
+            by_visitor[visitor_hash].append((decision_point, action, at.timestamp()))
+        for visitor_hash, entries in by_visitor.items():
+            self.update(
+                visitor_hash,
+                lambda p, e=entries: profiles.with_shown(p, e, self.half_life_days),  # type: ignore[misc]
+                now,
+            )
+        return len(by_visitor)
+
+    def update(
+        self,
+        visitor_hash: str,
+        change: Callable[[Profile], Profile],
+        now: datetime,
+        count: Callable[[Profile, Profile], int] | None = None,
+    ) -> int:
+        """Apply ``change`` to the profile ``visitor_hash`` reads (its own, or the known
+        visitor's it is linked to) and refresh the copies; what ``count`` says it added."""
+        for _ in range(ATTEMPTS):
+            target = self._holder(visitor_hash) or StoredProfile(
+                visitor_hash, profiles.to_json(Profile())
+            )
+            before = profiles.from_json(target.body)
+            after = change(before)
+            added = count(before, after) if count is not None else 1
+            if after == before:
+                return 0
+            written = dataclasses.replace(target, body=profiles.to_json(after), linked_to=None)
+            if self.store.write(written, self._expires(now)):
+                self._copy(written, written.version + 1, now)
+                return added
+        raise Contended(f"the profile of {visitor_hash.split(':')[0]}:… is busy; send it again")
+
+    def _holder(self, visitor_hash: str) -> StoredProfile | None:
+        """The item that holds the profile ``visitor_hash`` reads: its own, or the one of the
+        person it is linked to (followed through an id linked in turn). A link whose person's
+        profile expired makes the id its own again."""
+        item = self.store.read(visitor_hash)
+        for _ in range(MAX_HOPS):
+            if item is None or item.linked_to is None:
+                return item
+            known = self.store.read(item.linked_to)
+            if known is None:
+                return StoredProfile(item.visitor, item.body, item.version)
+            item = known
+        assert item is not None
+        return StoredProfile(item.visitor, item.body, item.version)
+
+    def link(self, anonymous: str, known: str, now: datetime) -> LinkResponse:
+        """Make ``anonymous`` read ``known``'s profile, its history merged into it."""
+        anonymous_hash = self.users.hash(anonymous)
+        person = self._holder(self.users.hash(known))
+        known_hash = person.visitor if person is not None else self.users.hash(known)
+        if known_hash == anonymous_hash:
+            return LinkResponse(status="already_linked", linked_ids=0)
+        if person is None:  # the person's item first: a link never points at nothing
+            self.store.write(
+                StoredProfile(known_hash, profiles.to_json(Profile())), self._expires(now)
+            )
+        for _ in range(ATTEMPTS):
+            mine = self.store.read(anonymous_hash)
+            target = self.store.read(known_hash)
+            listed = target is not None and anonymous_hash in target.aliases
+            if mine is not None and mine.linked_to == known_hash and target and listed:
+                return LinkResponse(status="already_linked", linked_ids=len(target.aliases))
+            relinked = mine is not None and mine.linked_to not in (None, known_hash)
+            if relinked:
+                assert mine is not None and mine.linked_to is not None
+                self._unlist(mine.linked_to, anonymous_hash, now)
+            # First the id becomes a link (its own history kept in the item until merged), so
+            # that its interactions from now on go to the known profile. What a relinked id did
+            # stays with the person it was linked to.
+            followers: tuple[str, ...] = ()
+            if mine is None or mine.linked_to != known_hash:
+                kept = mine is not None and not relinked
+                own = mine.body if mine is not None and kept else profiles.to_json(Profile())
+                # Ids linked to this one (it was someone's known id) follow it to the person.
+                followers = mine.aliases if mine is not None and mine.linked_to is None else ()
+                pointer = StoredProfile(
+                    anonymous_hash, own, mine.version if mine else 0, linked_to=known_hash
+                )
+                if not self.store.write(pointer, self._expires(now)):
+                    continue
+                mine = pointer
+            merged = self._merge_into(
+                known_hash, (anonymous_hash, *followers), profiles.from_json(mine.body), now
+            )
+            for follower in followers:
+                self._repoint(follower, anonymous_hash, merged, now)
+            return LinkResponse(
+                status="relinked" if relinked else "linked", linked_ids=len(merged.aliases)
+            )
+        raise Contended("the visitor's profile is busy; send the link again")
+
+    def _merge_into(
+        self, known_hash: str, linked: tuple[str, ...], history: Profile, now: datetime
+    ) -> StoredProfile:
+        anonymous_hash = linked[0]
+        for _ in range(ATTEMPTS):
+            target = self.store.read(known_hash) or StoredProfile(
+                known_hash, profiles.to_json(Profile())
+            )
+            if anonymous_hash in target.aliases:  # merged already (a retried link)
+                self._copy(target, target.version, now)
+                return target
+            before = profiles.from_json(target.body)
+            written = dataclasses.replace(
+                target,
+                body=profiles.to_json(profiles.merged(before, history, self.half_life_days)),
+                aliases=tuple(dict.fromkeys((*target.aliases, *linked))),
+            )
+            if self.store.write(written, self._expires(now)):
+                self._copy(written, written.version + 1, now)
+                return written
+        raise Contended("the known visitor's profile is busy; send the link again")
+
+    def _repoint(self, follower: str, former: str, person: StoredProfile, now: datetime) -> None:
+        """An id linked to ``former`` now reads ``person``'s profile."""
+        for _ in range(ATTEMPTS):
+            item = self.store.read(follower)
+            if item is None or item.linked_to != former:
+                return
+            pointer = dataclasses.replace(item, body=person.body, linked_to=person.visitor)
+            if self.store.write(pointer, self._expires(now)):
+                return
+
+    def _unlist(self, known_hash: str, alias: str, now: datetime) -> None:
+        for _ in range(ATTEMPTS):
+            target = self.store.read(known_hash)
+            if target is None or alias not in target.aliases:
+                return
+            kept = tuple(a for a in target.aliases if a != alias)
+            if self.store.write(dataclasses.replace(target, aliases=kept), self._expires(now)):
+                return
+
+    def _copy(self, known: StoredProfile, version: int, now: datetime) -> None:
+        for alias in known.aliases:
+            copy = StoredProfile(alias, known.body, linked_to=known.visitor, source_version=version)
+            self.store.write_copy(copy, self._expires(now))
+
+    def person(self, hashes: Iterable[str]) -> tuple[Profile | None, set[str]]:
+        """A person's profile and every id hash that reads it (theirs, under every key, and
+        the ids linked to them)."""
+        found: set[str] = set()
+        body = None
+        waiting = list(hashes)
+        while waiting and len(found) < MAX_PERSON_IDS:
+            visitor_hash = waiting.pop()
+            if visitor_hash in found:
+                continue
+            item = self.store.read(visitor_hash)
+            if item is None:
+                continue
+            found.add(visitor_hash)
+            if item.linked_to is None:
+                body = body or item.body
+            else:
+                waiting.append(item.linked_to)
+            waiting.extend(item.aliases)
+        return (profiles.from_json(body) if body else None), found
+
+    def forget(self, hashes: Iterable[str]) -> tuple[int, set[str]]:
+        """Delete a person's profile and links; how many items, and the ids they held."""
+        _, found = self.person(hashes)
+        return self.store.delete(found), found
+
+    def _expires(self, now: datetime) -> int:
+        return int((now + self.retention).timestamp())
+
+
+def _event(interaction: Interaction, now: datetime) -> Event:
+    return Event(
+        type=interaction.type,
+        at=(interaction.at or now).timestamp(),
+        item=interaction.item,
+        category=interaction.category,
+        channel=interaction.channel,
+        value=interaction.value,
+        id=interaction.interaction_id,
+    )
+
+
+def _new_events(before: Profile, after: Profile, events: list[Event]) -> int:
+    """How many of ``events`` the update counted: all but those whose id was seen before
+    (or twice in the batch)."""
+    seen = set(before.seen_ids)
+    counted = 0
+    for event in events:
+        if event.id is None:
+            counted += 1
+        elif profiles.seen_id(event.id) not in seen:
+            seen.add(profiles.seen_id(event.id))
+            counted += 1
+    return counted
+
+
+def readable(profile: Profile | None, now: datetime, half_life_days: float) -> dict[str, Any]:
+    """A profile as its person may read it (the export)."""
+    if profile is None:
+        return {}
+    return profiles.features(profile, now.timestamp(), half_life_days)

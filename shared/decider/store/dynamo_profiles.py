@@ -1,0 +1,91 @@
+"""Visitor profiles on DynamoDB: one item per visitor id (its keyed hash), written
+conditionally on its version, expired by TTL."""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from typing import Any
+
+from decider.records import StoredProfile
+from decider.store.aws import AwsStore
+
+
+class DynamoProfileStore(AwsStore):
+    service = "dynamodb"
+
+    def __init__(self, table: str, client: Any = None) -> None:
+        super().__init__(client)
+        self._table = table
+
+    def read(self, visitor: str) -> StoredProfile | None:
+        item = self.client.get_item(TableName=self._table, Key={"visitor": {"S": visitor}}).get(
+            "Item"
+        )
+        if item is None:
+            return None
+        return StoredProfile(
+            visitor=visitor,
+            body=item["body"]["S"],
+            version=int(item["version"]["N"]),
+            linked_to=item["linked_to"]["S"] if "linked_to" in item else None,
+            aliases=tuple(item["aliases"]["SS"]) if "aliases" in item else (),
+            source_version=int(item["source_version"]["N"]) if "source_version" in item else 0,
+        )
+
+    def write(self, item: StoredProfile, expires_at: int) -> bool:
+        stored = _item(item, item.version + 1, expires_at)
+        condition: dict[str, Any] = (
+            {"ConditionExpression": "attribute_not_exists(visitor)"}
+            if item.version == 0
+            else {
+                "ConditionExpression": "version = :version",
+                "ExpressionAttributeValues": {":version": {"N": str(item.version)}},
+            }
+        )
+        try:
+            self.client.put_item(TableName=self._table, Item=stored, **condition)
+        except self.client.exceptions.ConditionalCheckFailedException:
+            return False
+        return True
+
+    def write_copy(self, item: StoredProfile, expires_at: int) -> bool:
+        assert item.linked_to is not None
+        try:
+            self.client.put_item(
+                TableName=self._table,
+                Item=_item(item, item.source_version, expires_at),
+                ConditionExpression="attribute_not_exists(visitor) OR (linked_to = :known AND "
+                "(attribute_not_exists(source_version) OR source_version < :source))",
+                ExpressionAttributeValues={
+                    ":known": {"S": item.linked_to},
+                    ":source": {"N": str(item.source_version)},
+                },
+            )
+        except self.client.exceptions.ConditionalCheckFailedException:
+            return False
+        return True
+
+    def delete(self, visitors: Collection[str]) -> int:
+        deleted = 0
+        for visitor in set(visitors):
+            answer = self.client.delete_item(
+                TableName=self._table, Key={"visitor": {"S": visitor}}, ReturnValues="ALL_OLD"
+            )
+            deleted += "Attributes" in answer
+        return deleted
+
+
+def _item(item: StoredProfile, version: int, expires_at: int) -> dict[str, Any]:
+    stored: dict[str, Any] = {
+        "visitor": {"S": item.visitor},
+        "body": {"S": item.body},
+        "version": {"N": str(version)},
+        "expires_at": {"N": str(expires_at)},
+    }
+    if item.linked_to is not None:
+        stored["linked_to"] = {"S": item.linked_to}
+    if item.source_version:
+        stored["source_version"] = {"N": str(item.source_version)}
+    if item.aliases:
+        stored["aliases"] = {"SS": sorted(set(item.aliases))}
+    return stored

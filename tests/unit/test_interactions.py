@@ -1,0 +1,500 @@
+"""Profiles from interactions, with the in-memory store: what is recorded and counted once,
+ids kept only as keyed hashes, an anonymous id linked to a known one (and read in one read),
+a person forgotten with every id they used, and concurrent writers that lose nothing."""
+
+from __future__ import annotations
+
+import threading
+import time
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+from decider.context import profiles
+from decider.context.profiles import MAX_SEEN_IDS, Profile
+from decider.loop.interactions import Contended, Profiles
+from decider.privacy import HashKey, UserHasher
+from decider.records import StoredProfile
+from decider.schemas import MAX_INTERACTIONS, Interaction
+from decider.store.memory import MemoryProfileStore
+
+NOW = datetime(2026, 12, 1, 18, 0, tzinfo=UTC)
+AT = "2026-12-01T17:00:00Z"  # every interaction at one instant: counts are plain numbers
+SECRET = b"secret"
+
+
+def interaction(visitor: str, type: str = "view", **fields: Any) -> Interaction:
+    return Interaction.model_validate({"visitor": visitor, "type": type, "at": AT, **fields})
+
+
+@pytest.fixture
+def store() -> MemoryProfileStore:
+    return MemoryProfileStore()
+
+
+@pytest.fixture
+def users() -> UserHasher:
+    return UserHasher(lambda: [HashKey("k1", SECRET)])
+
+
+@pytest.fixture
+def service(store: MemoryProfileStore, users: UserHasher) -> Profiles:
+    return Profiles(store, users)
+
+
+def profile(service: Profiles, visitor: str) -> Profile:
+    found = service.of(service.users.hash(visitor))
+    assert found is not None, f"{visitor} has no profile"
+    return found
+
+
+def views(service: Profiles, visitor: str) -> float:
+    return profile(service, visitor).types.get("view", 0.0)
+
+
+# --- recording ----------------------------------------------------------------------------------
+
+
+def test_record_counts_what_it_recorded_skipped_and_saw_before(service: Profiles) -> None:
+    # Given a first batch: two visitors with consent, two without
+    first = service.record(
+        [
+            interaction("cookie-7f3a", item="boot-42", category="winter-boots", interaction_id="a"),
+            interaction("cookie-7f3a", "click", interaction_id="b"),
+            interaction("user-1042", "purchase", value=80.0, interaction_id="c"),
+            interaction("cookie-9", consent="anonymous", interaction_id="d"),
+            interaction("cookie-10", consent="none"),
+        ],
+        NOW,
+    )
+    assert (first.recorded, first.duplicate, first.skipped, first.visitors) == (3, 0, 2, 2)
+
+    # When part of it is sent again, with something new
+    again = service.record(
+        [
+            interaction("cookie-7f3a", item="boot-42", category="winter-boots", interaction_id="a"),
+            interaction("cookie-7f3a", "add_to_cart", item="boot-42", interaction_id="e"),
+            interaction("cookie-7f3a", "add_to_cart", item="boot-42", interaction_id="e"),
+        ],
+        NOW,
+    )
+
+    # Then what was seen before (or twice in the batch) is counted once
+    assert (again.recorded, again.duplicate, again.skipped, again.visitors) == (1, 2, 0, 1)
+    assert profile(service, "cookie-7f3a").types == {"view": 1.0, "click": 1.0, "add_to_cart": 1.0}
+    assert profile(service, "user-1042").spend == 80.0
+
+
+def test_a_batch_sent_again_changes_nothing(service: Profiles, store: MemoryProfileStore) -> None:
+    batch = [interaction("cookie-7f3a", interaction_id=f"v-{n}") for n in range(20)]
+    service.record(batch, NOW)
+    stored = dict(store.items)
+
+    again = service.record(batch, NOW)
+
+    assert (again.recorded, again.duplicate) == (0, 20)
+    assert store.items == stored
+
+
+def test_a_retried_batch_of_many_interactions_for_one_visitor_counts_once(
+    service: Profiles,
+) -> None:
+    # Given the largest batch the API takes, 500 views by one visitor, recorded
+    batch = [interaction("cookie-7f3a", interaction_id=f"v-{n}") for n in range(MAX_INTERACTIONS)]
+    service.record(batch, NOW)
+
+    # When the same batch is retried
+    again = service.record(batch, NOW)
+
+    # Then nothing is counted twice, and the response says so
+    assert views(service, "cookie-7f3a") == MAX_INTERACTIONS
+    assert (again.recorded, again.duplicate) == (0, MAX_INTERACTIONS)
+    assert MAX_SEEN_IDS >= MAX_INTERACTIONS
+
+
+def test_interactions_without_personal_consent_store_nothing(
+    service: Profiles, store: MemoryProfileStore
+) -> None:
+    result = service.record(
+        [
+            interaction("cookie-7f3a", consent="anonymous"),
+            interaction("cookie-7f3a", consent="none"),
+            interaction("user-1042", consent=False),
+        ],
+        NOW,
+    )
+
+    assert (result.recorded, result.skipped, result.visitors) == (0, 3, 0)
+    assert store.items == {}
+
+
+def test_an_interaction_without_a_time_happened_when_it_was_received(service: Profiles) -> None:
+    service.record([Interaction.model_validate({"visitor": "cookie-7f3a", "type": "view"})], NOW)
+
+    assert profile(service, "cookie-7f3a").last_seen == NOW.timestamp()
+
+
+def test_a_visitor_never_seen_has_no_profile(service: Profiles, users: UserHasher) -> None:
+    assert service.of(users.hash("nobody")) is None
+
+
+def test_actions_shown_make_the_visitors_fatigue(service: Profiles, users: UserHasher) -> None:
+    visitor = users.hash("cookie-7f3a")
+    when = datetime(2026, 12, 1, 17, 0, tzinfo=UTC)
+
+    updated = service.shown(
+        [(visitor, "home", "boots", when), (visitor, "home", "boots", when)], NOW
+    )
+
+    assert updated == 1
+    found = profiles.fatigue(
+        profile(service, "cookie-7f3a"), "home", ["boots", "hats"], NOW.timestamp(), 30.0
+    )
+    assert found == [{"times_shown": 2.0, "hours_since_shown": 1.0}, {}]
+
+
+# --- ids only as keyed hashes -------------------------------------------------------------------
+
+
+def test_ids_are_stored_only_as_keyed_hashes(
+    service: Profiles, store: MemoryProfileStore, users: UserHasher
+) -> None:
+    # Given interactions of an anonymous visitor and a known one, linked
+    service.record([interaction("cookie-7f3a", item="boot-42", channel="web")], NOW)
+    service.record([interaction("user-1042", "purchase", value=80.0, channel="store")], NOW)
+    service.link("cookie-7f3a", "user-1042", NOW)
+
+    # Then every item is under a keyed hash, and no id is stored in clear anywhere
+    assert set(store.items) == {users.hash("cookie-7f3a"), users.hash("user-1042")}
+    for item, _ in store.items.values():
+        assert item.visitor.startswith("k1:")
+        text = repr(item)
+        assert "cookie-7f3a" not in text
+        assert "user-1042" not in text
+    # ...and the hash is keyed: another secret gives other hashes
+    other = UserHasher(lambda: [HashKey("k1", b"another secret")])
+    assert other.hash("user-1042") not in store.items
+
+
+# --- linking an anonymous id to a known one -----------------------------------------------------
+
+
+def anonymous_then_known(service: Profiles) -> None:
+    """A cookie that looked at boots on the web, and a known user who bought a coat in store."""
+    service.record(
+        [
+            interaction("cookie-7f3a", item="boot-42", category="winter-boots", channel="web",
+                        interaction_id="v-1"),
+            interaction("cookie-7f3a", item="boot-7", category="winter-boots", channel="web",
+                        interaction_id="v-2"),
+        ],
+        NOW,
+    )  # fmt: skip
+    service.record(
+        [
+            interaction("user-1042", "purchase", item="coat-9", category="coats", value=80.0,
+                        channel="store", interaction_id="p-1"),
+        ],
+        NOW,
+    )  # fmt: skip
+
+
+def test_link_merges_the_anonymous_history_into_the_known_profile(
+    service: Profiles, store: MemoryProfileStore, users: UserHasher
+) -> None:
+    anonymous_then_known(service)
+
+    linked = service.link("cookie-7f3a", "user-1042", NOW)
+
+    assert (linked.status, linked.linked_ids) == ("linked", 1)
+    known = profile(service, "user-1042")
+    assert known.types == {"view": 2.0, "purchase": 1.0}
+    assert known.categories == {"winter-boots": 2.0, "coats": 4.0}
+    assert known.spend == 80.0
+    assert {item for item, _, _ in known.items} == {"boot-42", "boot-7", "coat-9"}
+
+    # and the anonymous id reads the merged profile, in one store read
+    store.reads = 0
+    assert service.of(users.hash("cookie-7f3a")) == known
+    assert store.reads == 1
+
+
+def test_the_anonymous_history_is_merged_once_however_often_the_link_is_sent(
+    service: Profiles,
+) -> None:
+    anonymous_then_known(service)
+    service.link("cookie-7f3a", "user-1042", NOW)
+
+    again = service.link("cookie-7f3a", "user-1042", NOW)
+
+    assert (again.status, again.linked_ids) == ("already_linked", 1)
+    assert profile(service, "user-1042").types == {"view": 2.0, "purchase": 1.0}
+
+
+def test_a_link_to_a_known_visitor_with_no_profile_yet_moves_the_history(
+    service: Profiles,
+) -> None:
+    service.record([interaction("cookie-7f3a", category="hats")], NOW)
+
+    linked = service.link("cookie-7f3a", "user-1042", NOW)
+
+    assert linked.status == "linked"
+    assert profile(service, "user-1042").categories == {"hats": 1.0}
+    assert profile(service, "cookie-7f3a") == profile(service, "user-1042")
+
+
+def test_interactions_sent_later_for_either_id_land_in_one_profile(service: Profiles) -> None:
+    # Given a cookie linked to its user
+    anonymous_then_known(service)
+    service.link("cookie-7f3a", "user-1042", NOW)
+
+    # When the cookie keeps browsing, and the user keeps buying
+    service.record([interaction("cookie-7f3a", item="hat-3", interaction_id="v-3")], NOW)
+    service.record([interaction("user-1042", "purchase", value=20.0, interaction_id="p-2")], NOW)
+
+    # Then both ids read one profile holding it all
+    known = profile(service, "user-1042")
+    assert known.types == {"view": 3.0, "purchase": 2.0}
+    assert known.spend == 100.0
+    assert "hat-3" in {item for item, _, _ in known.items}
+    assert profile(service, "cookie-7f3a") == known
+    # and what the cookie sends again is still counted once
+    retried = service.record([interaction("cookie-7f3a", interaction_id="v-1")], NOW)
+    assert retried.duplicate == 1
+
+
+def test_an_id_linked_to_another_person_is_relinked_and_its_past_stays_with_them(
+    service: Profiles,
+) -> None:
+    # Given a shared tablet's cookie, linked to Alice after its boots were looked at
+    service.record([interaction("tablet-cookie", category="winter-boots")], NOW)
+    service.link("tablet-cookie", "alice", NOW)
+
+    # When Bob signs in on it
+    relinked = service.link("tablet-cookie", "bob", NOW)
+
+    # Then the cookie is Bob's now, and what it did before stays Alice's
+    assert (relinked.status, relinked.linked_ids) == ("relinked", 1)
+    assert profile(service, "alice").categories == {"winter-boots": 1.0}
+    assert profile(service, "bob").categories == {}
+    assert profile(service, "tablet-cookie") == profile(service, "bob")
+
+    # and what it does from now on is Bob's alone, even as Alice's profile changes
+    service.record([interaction("tablet-cookie", category="coats")], NOW)
+    service.record([interaction("alice", category="hats")], NOW)
+    assert profile(service, "bob").categories == {"coats": 1.0}
+    assert profile(service, "alice").categories == {"winter-boots": 1.0, "hats": 1.0}
+    assert profile(service, "tablet-cookie") == profile(service, "bob")
+
+
+def test_an_id_linked_to_a_linked_id_reads_its_person(service: Profiles) -> None:
+    # Given an app install linked to its user
+    service.record([interaction("user-1042", category="coats")], NOW)
+    service.link("app-install-1", "user-1042", NOW)
+
+    # When a cookie is linked to the app install
+    service.record([interaction("cookie-7f3a", category="hats")], NOW)
+    linked = service.link("cookie-7f3a", "app-install-1", NOW)
+
+    # Then it joins the user's profile
+    assert (linked.status, linked.linked_ids) == ("linked", 2)
+    assert profile(service, "user-1042").categories == {"coats": 1.0, "hats": 1.0}
+    assert profile(service, "cookie-7f3a") == profile(service, "user-1042")
+    assert profile(service, "app-install-1") == profile(service, "user-1042")
+
+
+def test_ids_linked_to_an_id_that_is_then_linked_follow_it(service: Profiles) -> None:
+    # Given a cookie linked to an app install, and later the app install linked to a user
+    service.record([interaction("cookie-7f3a", category="hats")], NOW)
+    service.link("cookie-7f3a", "app-install-1", NOW)
+    service.link("app-install-1", "user-1042", NOW)
+
+    # When the cookie and the user keep interacting
+    service.record([interaction("cookie-7f3a", category="coats")], NOW)
+    service.record([interaction("user-1042", category="boots")], NOW)
+
+    # Then all three ids read one profile holding it all
+    person = profile(service, "user-1042")
+    assert person.categories == {"hats": 1.0, "coats": 1.0, "boots": 1.0}
+    assert profile(service, "app-install-1") == person
+    assert profile(service, "cookie-7f3a") == person
+
+
+class LinkInterleaving(MemoryProfileStore):
+    """Runs ``meanwhile`` once, right after a link has turned an id into a pointer: a request
+    that arrives while the link is under way."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.meanwhile: Any = None
+
+    def write(self, item: StoredProfile, expires_at: int) -> bool:
+        written = super().write(item, expires_at)
+        if written and item.linked_to is not None and self.meanwhile is not None:
+            run, self.meanwhile = self.meanwhile, None
+            run()
+        return written
+
+
+def test_an_interaction_recorded_while_a_link_is_under_way_is_not_lost(
+    users: UserHasher,
+) -> None:
+    # Given a cookie that looked at hats, and a user who just signed up (no profile yet)
+    store = LinkInterleaving()
+    service = Profiles(store, users)
+    service.record([interaction("cookie-7f3a", category="hats", interaction_id="v-1")], NOW)
+
+    # When the cookie views coats while it is being linked to the user
+    store.meanwhile = lambda: service.record(
+        [interaction("cookie-7f3a", category="coats", interaction_id="v-2")], NOW
+    )
+    service.link("cookie-7f3a", "user-1042", NOW)
+
+    # Then the user's profile holds both, and the cookie reads it
+    assert profile(service, "user-1042").categories == {"hats": 1.0, "coats": 1.0}
+    assert profile(service, "cookie-7f3a") == profile(service, "user-1042")
+
+
+# --- forgetting a person ------------------------------------------------------------------------
+
+
+def test_forget_deletes_the_profile_and_every_linked_id(
+    service: Profiles, store: MemoryProfileStore, users: UserHasher
+) -> None:
+    # Given a user with a cookie and an app install linked, and someone else
+    anonymous_then_known(service)
+    service.link("cookie-7f3a", "user-1042", NOW)
+    service.record([interaction("app-install-1", channel="app")], NOW)
+    service.link("app-install-1", "user-1042", NOW)
+    service.record([interaction("someone-else", category="hats")], NOW)
+
+    # When the person reads what is kept about them, then asks to be forgotten
+    found, hashes = service.person(users.every_hash("user-1042"))
+    deleted, forgotten = service.forget(users.every_hash("user-1042"))
+
+    # Then their profile and all three ids are gone, and no one else's
+    assert found is not None and found.spend == 80.0
+    ids = {users.hash(v) for v in ("user-1042", "cookie-7f3a", "app-install-1")}
+    assert hashes == forgotten == ids
+    assert deleted == 3
+    for visitor in ("user-1042", "cookie-7f3a", "app-install-1"):
+        assert service.of(users.hash(visitor)) is None
+    assert set(store.items) == {users.hash("someone-else")}
+
+
+def test_a_person_is_forgotten_through_any_id_they_used(
+    service: Profiles, store: MemoryProfileStore, users: UserHasher
+) -> None:
+    anonymous_then_known(service)
+    service.link("cookie-7f3a", "user-1042", NOW)
+
+    deleted, _ = service.forget(users.every_hash("cookie-7f3a"))
+
+    assert deleted == 2
+    assert store.items == {}
+
+
+def test_forgetting_someone_never_seen_deletes_nothing(
+    service: Profiles, users: UserHasher
+) -> None:
+    anonymous_then_known(service)
+
+    assert service.person(users.every_hash("nobody")) == (None, set())
+    assert service.forget(users.every_hash("nobody")) == (0, set())
+    assert service.of(users.hash("user-1042")) is not None
+
+
+def test_forget_deletes_ids_linked_through_another_linked_id(
+    service: Profiles, store: MemoryProfileStore, users: UserHasher
+) -> None:
+    # Given a cookie linked to an app install, and later the app install linked to a user
+    service.record([interaction("cookie-7f3a", category="hats")], NOW)
+    service.link("cookie-7f3a", "app-install-1", NOW)
+    service.link("app-install-1", "user-1042", NOW)
+
+    # When the user asks to be forgotten
+    service.forget(users.every_hash("user-1042"))
+
+    # Then nothing of theirs is kept, under any id
+    assert store.items == {}
+
+
+# --- concurrent writers -------------------------------------------------------------------------
+
+
+class Contentious(MemoryProfileStore):
+    """A store that yields the interpreter on every read, so that concurrent writers
+    interleave between a read and its conditional write; counts the writes refused."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.refused = 0
+
+    def read(self, visitor: str) -> StoredProfile | None:
+        found = super().read(visitor)
+        time.sleep(0.0001)
+        return found
+
+    def write(self, item: StoredProfile, expires_at: int) -> bool:
+        written = super().write(item, expires_at)
+        self.refused += not written
+        return written
+
+
+def record_concurrently(service: Profiles, visitors: list[str], per_thread: int) -> int:
+    """One thread per visitor id, each recording its interactions one request at a time and
+    sending again what is refused as contended (as a caller should); what was recorded."""
+    start = threading.Barrier(len(visitors))
+    recorded: list[int] = []
+    failures: list[BaseException] = []
+
+    def writer(thread: int, visitor: str) -> None:
+        start.wait()
+        for n in range(per_thread):
+            batch = [interaction(visitor, interaction_id=f"t{thread}-{n}")]
+            while True:
+                try:
+                    recorded.append(service.record(batch, NOW).recorded)
+                    break
+                except Contended:
+                    continue
+                except BaseException as error:  # surfaced in the test's thread
+                    failures.append(error)
+                    return
+
+    threads = [threading.Thread(target=writer, args=(t, v)) for t, v in enumerate(visitors)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert not failures, failures
+    return sum(recorded)
+
+
+def test_concurrent_writers_to_one_profile_lose_nothing(users: UserHasher) -> None:
+    store = Contentious()
+    service = Profiles(store, users)
+
+    # When 8 writers send 50 interactions each for the same visitor at once
+    recorded = record_concurrently(service, ["cookie-7f3a"] * 8, per_thread=50)
+
+    # Then writes did collide, and every interaction was counted, once
+    assert store.refused > 0
+    assert recorded == 400
+    assert views(service, "cookie-7f3a") == pytest.approx(400.0)
+
+
+def test_concurrent_writers_through_linked_ids_lose_nothing(users: UserHasher) -> None:
+    # Given a cookie linked to its user
+    store = Contentious()
+    service = Profiles(store, users)
+    service.record([interaction("cookie-7f3a", interaction_id="before")], NOW)
+    service.link("cookie-7f3a", "user-1042", NOW)
+
+    # When writers send interactions through both ids at once
+    recorded = record_concurrently(service, ["cookie-7f3a", "user-1042"] * 4, per_thread=25)
+
+    # Then the person's profile counts them all, and the cookie reads the latest of it
+    assert recorded == 200
+    assert views(service, "user-1042") == pytest.approx(201.0)
+    assert profile(service, "cookie-7f3a") == profile(service, "user-1042")
