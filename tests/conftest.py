@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -30,7 +30,7 @@ TEST_KEY = "dk_test-key-0000000000000000000000000000000000000"
 KEY_HEADERS = {"x-api-key": TEST_KEY, "ocp-apim-subscription-key": TEST_KEY}
 
 
-def make_stack(**overrides: str) -> Iterator[LocalStack]:
+def make_stack(**overrides: str) -> Generator[LocalStack]:
     with mock_aws():
         stack = LocalStack(
             # Decide creates the decision points tests name (the template's default creates

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import random
-from collections.abc import Iterator
+from collections.abc import Generator
 from datetime import timedelta
 from typing import Any
 
@@ -73,7 +73,7 @@ def test_interactions_need_a_key_and_build_a_profile_stored_under_a_keyed_hash(
 
 
 def test_a_page_with_a_publishable_key_reports_browsing_but_not_purchases() -> None:
-    gen: Iterator[LocalStack] = make_stack(PublishableKeys="pk_live_shop")
+    gen: Generator[LocalStack] = make_stack(PublishableKeys="pk_live_shop")
     stack = next(gen)
     page = {**NO_KEY, "x-client-key": "pk_live_shop"}
     views = boots_browser("cookie-1", "2026-11-21T18:00:00Z")
