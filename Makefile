@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 PORT ?= 3000
 PARAMS ?=
 
-.PHONY: demo serve test lint screenshot openapi build bench bench-learning bench-lift bench-edges clean
+.PHONY: demo serve test lint screenshot openapi build bench bench-learning bench-lift bench-edges bench-profiles clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -50,6 +50,11 @@ bench-lift: $(STAMP)
 # What hashing user ids and the key authorizer cost, at p50 (about a minute).
 bench-edges: $(STAMP)
 	$(BIN)/python -m bench.edges --decisions 4000 | tee bench/results/edges.txt
+
+# What a profile read and an explanation add to decide (ratios, one run), and POST
+# /interactions on the twin at 1,000 a second for 20 s with its accounting (about 2 minutes).
+bench-profiles: $(STAMP)
+	$(BIN)/python -m bench.profiles | tee bench/results/profiles.txt
 
 clean:
 	rm -rf $(VENV) .aws-sam

@@ -33,12 +33,19 @@ from decider.learning.policy import Policy, sample
 from decider.learning.trainer import CLOCK_SKEW, retrain
 from decider.loop.decide import Decider
 from decider.loop.events import record_reward
+from decider.loop.interactions import Profiles
+from decider.privacy import HashKey, UserHasher
 from decider.records import DecisionFeatures, Tally, earned
-from decider.schemas import DecideRequest, RewardRequest
+from decider.schemas import DecideRequest, InteractionsRequest, RewardRequest
 from decider.settings import LoopSettings
-from decider.store.memory import MemoryDecisionLog, MemoryModelStore, MemoryRegistry
+from decider.store.memory import (
+    MemoryDecisionLog,
+    MemoryModelStore,
+    MemoryProfileStore,
+    MemoryRegistry,
+)
 
-from infra.shops import BENCHMARK_SHOPS, SHOPS, SimulatedShop, Visit
+from infra.shops import BENCHMARK_SHOPS, SHOPS, HistoryVisit, SimulatedShop, Visit
 
 ROOT = Path(__file__).resolve().parent.parent
 DP = "bench"
@@ -204,7 +211,16 @@ def run(
         featurize.NUMBER_BUCKETS = chosen_variant.buckets
     clock = Clock()
     log, store, registry = MemoryDecisionLog(), MemoryModelStore(), MemoryRegistry()
-    decider = Decider(ModelCache(registry, store, loop.exploration, 0), log, loop, now=clock)
+    users = UserHasher(lambda: [HashKey("bench", b"bench")])
+    profiles = Profiles(MemoryProfileStore(), users) if chosen_variant.profiles else None
+    decider = Decider(
+        ModelCache(registry, store, loop.exploration, 0),
+        log,
+        loop,
+        now=clock,
+        users=users,
+        profiles=profiles,
+    )
     visits = list(visits_of(shop, seed, rounds * per_round))
     arms = visits[0][0].action_ids
     contenders: dict[str, Peer] = {}
@@ -235,6 +251,11 @@ def run(
             oracle[number] += max(visit.truth)
             served["best-fixed"][number] += visit.truth[best_fixed]
             started = time.perf_counter()
+            if profiles is not None and isinstance(visit, HistoryVisit):
+                reported = InteractionsRequest.model_validate(
+                    {"interactions": list(visit.interactions)}
+                )
+                profiles.record(reported.interactions, clock())
             request = DecideRequest.model_validate(
                 {"decision_point": DP, "event_id": event_id, **visit.request}
             )
@@ -300,6 +321,7 @@ class Variant:
     settings: dict[str, Any] = field(default_factory=dict)
     hidden: frozenset[str] = frozenset()
     buckets: bool | None = None  # numbers as half-octave categories too (None: the default)
+    profiles: bool = True  # interactions build visitors' profiles, which decide reads
 
     def loop(self) -> LoopSettings:
         return LoopSettings(reward_wait=WAIT, **self.settings)
@@ -369,6 +391,8 @@ VARIANTS: dict[str, Variant] = {
     "passes5": Variant({"passes": 5}),
     # A tenth of the traffic served the first offer, to measure the lift (bench/lift.py).
     "holdout10": Variant({"holdout_share": 0.1}),
+    # Interactions are not reported: decide sees only the visit (what profiles are worth).
+    "no-profiles": Variant(profiles=False),
 }
 
 

@@ -506,3 +506,12 @@ def browsing(rng: random.Random, index: int, total: int) -> HistoryVisit:
     who = shopper(rng, index)
     history = who.interactions(rng, rng.randint(1, 6))
     return HistoryVisit(who.request(rng.choice(BROWSING_CHANNELS[:2])), who.truth(), tuple(history))
+
+
+BENCHMARK_SHOPS["browsing"] = SimulatedShop(
+    "browsing",
+    "4 offers; each shopper is after one category, seen only in their interactions (web, "
+    "app, store) before the visit",
+    browsing,
+)
+SHOPS["browsing"] = BENCHMARK_SHOPS["browsing"]

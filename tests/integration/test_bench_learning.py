@@ -88,3 +88,23 @@ def test_the_decide_latency_benchmark_runs_its_handler_pass() -> None:
 
     (timing,) = bench_handler(5).values()
     assert "p50" in timing
+
+
+def test_profiles_earn_more_on_the_browsing_shop_than_the_visit_alone() -> None:
+    # A smoke of bench-learning's browsing shop with and without profiles
+    # (bench/results/learning/: 0.72 against 0.01 at round 6)
+    with_profiles = run("browsing", seed=1, rounds=3, per_round=600, peers=())
+    without = run("browsing", seed=1, rounds=3, per_round=600, variant="no-profiles", peers=())
+    assert with_profiles.shares("loop")[-1] > without.shares("loop")[-1] + 0.3
+
+
+@pytest.mark.e2e
+def test_the_profiles_benchmark_measures_ratios_and_accounts_for_every_interaction() -> None:
+    # A smoke of bench/profiles.py (make bench-profiles)
+    from bench.profiles import bench_core, bench_load
+
+    core = bench_core(20)
+    assert [line.split()[0] for line in core[2:5]] == ["no", "profile", "profile"]
+    load = "\n".join(bench_load(rate=200, seconds=2, batch=50, per_visitor=5))
+    assert "lost: 0)" in load and "non-200 answers: 0" in load
+    assert "8 of 8 hold" in load
