@@ -70,11 +70,18 @@ _KEYED: dict[int, OpenAPIResponse] = {
     middlewares=[key_required(_KEY)],
 )
 @tracer.capture_method
-def rank(request: PersonalizerRankRequest) -> Response[PersonalizerRankResponse]:
-    ranked = personalizer.rank(decider, request, settings.personalizer_decision_point)
+def rank(request: PersonalizerRankRequest) -> Response[str]:
+    ranked = personalizer.rank(
+        decider,
+        request,
+        settings.personalizer_decision_point,
+        explain=settings.personalizer_explanations,
+    )
     metrics.add_dimension(name="decision_point", value=settings.personalizer_decision_point)
     metrics.add_metric(name="Decisions", unit=MetricUnit.Count, value=1)
-    return Response(status_code=201, content_type="application/json", body=ranked)
+    # As Personalizer answers: inferenceExplanation only when explanations are on.
+    body = ranked.model_dump_json(by_alias=True, exclude_none=True)
+    return Response(status_code=201, content_type="application/json", body=body)
 
 
 @app.post(

@@ -258,6 +258,8 @@ class PersonalizerSettings(DecideSettings):
     """Personalizer has one loop per resource: its routes decide for this decision point."""
 
     personalizer_decision_point: DecisionPointId
+    # Personalizer's IsInferenceExplainabilityEnabled: rank answers inferenceExplanation.
+    personalizer_explanations: bool = False
 
 
 class RetrainSettings(StackSettings):

@@ -336,3 +336,47 @@ def test_the_function_may_do_what_decide_and_reward_do_and_no_more() -> None:
         }
 
     assert grants("PersonalizerFunction") == grants("DecideFunction") | grants("RewardFunction")
+
+
+def test_with_explanations_on_rank_names_the_request_s_features_that_chose_the_action(
+    clock: time_machine.Traveller,
+) -> None:
+    # Given Personalizer's IsInferenceExplainabilityEnabled (PersonalizerExplanations=true)
+    # and a model that learned that rain sells umbrellas and sun sunglasses
+    gen = make_stack(PersonalizerExplanations="true")
+    stack = next(gen)
+    try:
+        explained_by_the_weather(stack, clock)
+    finally:
+        gen.close()
+
+
+def explained_by_the_weather(stack: LocalStack, clock: time_machine.Traveller) -> None:
+    actions = [{"id": "umbrella", "features": [{"kind": "rain"}]},
+               {"id": "sunglasses", "features": [{"kind": "sun"}]}]  # fmt: skip
+    for number in range(400):
+        weather = "rain" if number % 2 else "sun"
+        body = {"contextFeatures": [{"environment": {"weather": weather}}], "actions": actions,
+                "eventId": f"w-{number}", "excludedActions": []}  # fmt: skip
+        ranked = rank(stack, **body)
+        if ranked["rewardActionId"] == ("umbrella" if weather == "rain" else "sunglasses"):
+            assert post(stack, f"/events/w-{number}/reward", {"value": 1}).status == 204
+        clock.shift(timedelta(milliseconds=100))
+    clock.shift(REWARD_WAIT + timedelta(seconds=5))
+    assert retrain(stack)["status"] == "trained"
+
+    # When a rainy visit is ranked
+    answers = [
+        rank(stack, contextFeatures=[{"environment": {"weather": "rain"}}], actions=actions,
+             eventId=f"ask-{n}", excludedActions=[])  # fmt: skip
+        for n in range(6)
+    ]
+
+    # Then the model's best pick is explained by the weather, named as the request named it
+    best = [a for a in answers if a["inferenceExplanation"][0]["features"]]
+    assert best
+    for answer in best:
+        (explained,) = answer["inferenceExplanation"]
+        assert explained["id"] == answer["rewardActionId"] == "umbrella"
+        assert explained["features"][0]["name"] == "environment.weather"
+        assert explained["features"][0]["score"] > 0

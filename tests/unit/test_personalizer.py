@@ -243,7 +243,7 @@ def test_rank_answers_every_action_with_the_excluded_last_at_probability_zero() 
 
     response = personalizer.rank(decider(log), rank_request(), DP)
 
-    body = response.model_dump(by_alias=True)
+    body = response.model_dump(by_alias=True, exclude_none=True)
     assert set(body) == {"ranking", "eventId", "rewardActionId"}
     assert body["eventId"] == RANK["eventId"]
     assert [r["id"] for r in body["ranking"]][-1] == "SportsArticle"
@@ -406,3 +406,12 @@ def test_any_feature_objects_become_a_valid_decide_request_or_a_400(objects: lis
 def test_defer_activation_is_a_boolean_not_a_number() -> None:
     with pytest.raises(ValidationError):
         rank_request(deferActivation=0)
+
+
+def test_with_explanations_on_rank_answers_the_chosen_action_s_inference_explanation() -> None:
+    # Personalizer's IsInferenceExplainabilityEnabled: no model yet, so the pick is
+    # exploratory and no feature chose it
+    response = personalizer.rank(decider(MemoryDecisionLog()), rank_request(), DP, explain=True)
+
+    body = response.model_dump(by_alias=True, exclude_none=True)
+    assert body["inferenceExplanation"] == [{"id": body["rewardActionId"], "features": []}]

@@ -65,6 +65,18 @@ class PersonalizerRankedAction(BaseModel):
     probability: float
 
 
+class PersonalizerFeatureScore(BaseModel):
+    name: str = Field(description="The feature as the request named it (nested names dotted).")
+    score: float = Field(description="How much it raised the action's score over the others'.")
+
+
+class PersonalizerExplanation(BaseModel):
+    id: str = Field(description="The action explained: the one to show.")
+    features: list[PersonalizerFeatureScore] = Field(
+        description="Strongest first; empty for an exploratory pick, which no feature chose."
+    )
+
+
 class PersonalizerRankResponse(BaseModel):
     model_config = ConfigDict(alias_generator=to_camel, validate_by_name=True)
 
@@ -73,6 +85,12 @@ class PersonalizerRankResponse(BaseModel):
     )
     event_id: str
     reward_action_id: str = Field(description="The action to show, and to reward.")
+    inference_explanation: list[PersonalizerExplanation] | None = Field(
+        default=None,
+        description="With PersonalizerExplanations on (Personalizer's "
+        "IsInferenceExplainabilityEnabled): the features that raised the chosen action's score "
+        "most, from the model's weights.",
+    )
 
 
 class PersonalizerRewardRequest(_Shape):
@@ -168,7 +186,7 @@ def _is_number(value: Any) -> bool:
 
 
 def to_decide_request(
-    request: PersonalizerRankRequest, decision_point: str
+    request: PersonalizerRankRequest, decision_point: str, explain: bool = False
 ) -> schemas.DecideRequest:
     """The core's request for a Personalizer rank; a 400 naming the Personalizer field if the
     core cannot represent it."""
@@ -187,6 +205,7 @@ def to_decide_request(
         ],
         "excluded_actions": request.excluded_actions or [],
         "defer_activation": bool(request.defer_activation),
+        "explain": explain,
     }
     try:
         return schemas.DecideRequest.model_validate(body)
@@ -226,8 +245,18 @@ def to_rank_response(
         for action in request.actions
         if action.id in excluded
     ]
+    explained = None
+    if decided.explanation is not None:
+        scores = [
+            PersonalizerFeatureScore(name=factor.feature, score=factor.weight)
+            for factor in decided.explanation.factors
+        ]
+        explained = [PersonalizerExplanation(id=decided.action_id, features=scores)]
     return PersonalizerRankResponse(
-        ranking=ranking, event_id=event_id, reward_action_id=decided.action_id
+        ranking=ranking,
+        event_id=event_id,
+        reward_action_id=decided.action_id,
+        inference_explanation=explained,
     )
 
 
@@ -236,6 +265,7 @@ def rank(
     request: PersonalizerRankRequest,
     decision_point: str,
     new_event_id: Callable[[], str] = lambda: uuid.uuid4().hex,
+    explain: bool = False,
 ) -> PersonalizerRankResponse:
     """A rank under the client's event id (or a new one), as Personalizer names events: the
     log keeps it scoped to the decision point these routes serve."""
@@ -243,7 +273,7 @@ def rank(
         request = request.model_copy(update={"event_id": new_event_id()})
     assert request.event_id is not None
     try:
-        decided = decider.decide(to_decide_request(request, decision_point))
+        decided = decider.decide(to_decide_request(request, decision_point, explain))
     except DuplicateEvent as duplicate:
         raise DuplicateEvent(duplicate.message, "eventId") from None
     return to_rank_response(request, decided, request.event_id)
