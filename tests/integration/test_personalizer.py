@@ -366,9 +366,9 @@ def explained_by_the_weather(stack: LocalStack, clock: time_machine.Traveller) -
     assert retrain(stack)["status"] == "trained"
 
     # When a rainy visit is ranked
+    rainy = [{"environment": {"weather": "rain"}}]
     answers = [
-        rank(stack, contextFeatures=[{"environment": {"weather": "rain"}}], actions=actions,
-             eventId=f"ask-{n}", excludedActions=[])  # fmt: skip
+        rank(stack, contextFeatures=rainy, actions=actions, eventId=f"ask-{n}", excludedActions=[])
         for n in range(6)
     ]
 
