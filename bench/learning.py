@@ -204,7 +204,7 @@ def run(
     store and registry at the end (bench/intervals.py replays its versions)."""
     shop = SHOPS[shop_name]
     chosen_variant = VARIANTS[variant]
-    loop = chosen_variant.loop()
+    loop = chosen_variant.loop().model_copy(update={"reward_range": shop.reward_range})
     # What the model sees of the context (this process runs one job at a time).
     featurize.DISPLAY_ONLY = DISPLAY_ONLY | chosen_variant.hidden
     if chosen_variant.buckets is not None:
@@ -262,8 +262,9 @@ def run(
             decision = decider.decide(request)
             chosen = visit.action_ids.index(decision.action_id)
             served["loop"][number] += visit.truth[chosen]
-            if coin < visit.truth[chosen]:
-                record_reward(log, decision.event_id, RewardRequest(value=1.0), loop, clock())
+            reward = visit.outcome(chosen, coin)
+            if reward:
+                record_reward(log, decision.event_id, RewardRequest(value=reward), loop, clock())
             seconds["loop"] += time.perf_counter() - started
             clock.at += timedelta(seconds=1)
             features = log.records[decision.event_id].features
@@ -271,7 +272,7 @@ def run(
             for name, peer in contenders.items():
                 started = time.perf_counter()
                 pick = peer.choose(index, visit, features, f"{name}-{event_id}")
-                value = 1.0 if coin < visit.truth[pick] else 0.0
+                value = visit.outcome(pick, coin)
                 if isinstance(peer, VowpalPeer):
                     peer.reward(value)
                     probability = peer.last_probability
@@ -286,7 +287,7 @@ def run(
             learned = []
             for (visit, coin), features, pick in zip(batch, features_of, picks, strict=True):
                 served["linucb"][number] += visit.truth[pick]
-                learned.append((features, pick, 1.0, 1.0 if coin < visit.truth[pick] else 0.0))
+                learned.append((features, pick, 1.0, visit.outcome(pick, coin)))
             linucb.learn(learned)
             seconds["linucb"] += time.perf_counter() - started
         for name, peer in contenders.items():
@@ -393,6 +394,8 @@ VARIANTS: dict[str, Variant] = {
     "holdout10": Variant({"holdout_share": 0.1}),
     # Interactions are not reported: decide sees only the visit (what profiles are worth).
     "no-profiles": Variant(profiles=False),
+    # Rewards learned in the shop's units, not divided by the reward range's largest magnitude.
+    "unscaled": Variant({"scale_rewards": False}),
 }
 
 

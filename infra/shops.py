@@ -174,11 +174,21 @@ class Visit:
     """One visit: what the frontend sends (without a decision point) and the hidden truth."""
 
     request: dict[str, Any]
-    truth: tuple[float, ...]  # conversion chance of each action, in request["actions"] order
+    # The expected reward of each action, in request["actions"] order: its conversion chance
+    # times what a conversion is worth (``values``; 1 when there are none).
+    truth: tuple[float, ...]
+    values: tuple[float, ...] | None = None
 
     @property
     def action_ids(self) -> list[str]:
         return [action["id"] for action in self.request["actions"]]
+
+    def outcome(self, index: int, coin: float) -> float:
+        """The reward of showing action ``index``: its value when the coin falls under its
+        conversion chance, else 0."""
+        value = self.values[index] if self.values is not None else 1.0
+        chance = self.truth[index] / value if value else 0.0
+        return value if coin < chance else 0.0
 
 
 @dataclass(frozen=True)
@@ -187,6 +197,7 @@ class SimulatedShop:
     about: str
     visit: Any  # (rng: random.Random, index: int, total: int) -> Visit
     change_at: float | None = None  # share of the run after which tastes change
+    reward_range: tuple[float, float] = (-1.0, 1.0)  # what its rewards can be (a conversion: 1)
 
 
 @dataclass(frozen=True)
@@ -505,7 +516,9 @@ class HistoryVisit(Visit):
 def browsing(rng: random.Random, index: int, total: int) -> HistoryVisit:
     who = shopper(rng, index)
     history = who.interactions(rng, rng.randint(1, 6))
-    return HistoryVisit(who.request(rng.choice(BROWSING_CHANNELS[:2])), who.truth(), tuple(history))
+    return HistoryVisit(
+        who.request(rng.choice(BROWSING_CHANNELS[:2])), who.truth(), interactions=tuple(history)
+    )
 
 
 BENCHMARK_SHOPS["browsing"] = SimulatedShop(
@@ -515,3 +528,44 @@ BENCHMARK_SHOPS["browsing"] = SimulatedShop(
     browsing,
 )
 SHOPS["browsing"] = BENCHMARK_SHOPS["browsing"]
+
+
+# --- A discount that pays (issue 10): rewards are the order's margin less the discount ---------
+# The bigger the discount, the likelier the order, and the less it earns: new visitors are
+# worth 10-20% off (more on a phone), returning and VIP shoppers none. The biggest discount is
+# never the best.
+
+DISCOUNTS = (0, 5, 10, 20, 30)
+DISCOUNT_OFFERS = [
+    {"id": f"discount-{d}", "features": {"discount_percent": float(d)}} for d in DISCOUNTS
+]
+MARGIN = 0.35  # of the order's value, before any discount
+_BASE_CONVERSION = {"new": 0.05, "returning": 0.08, "vip": 0.12}
+_PRICE_SENSITIVITY = {"new": 2.0, "returning": 0.0, "vip": 0.0}
+
+
+def discounts(rng: random.Random, index: int, total: int) -> Visit:
+    who = person(rng)
+    basket = rng.choice((40.0, 80.0, 160.0))
+    sensitivity = _PRICE_SENSITIVITY[who.segment] * (1.5 if who.device == "mobile" else 1.0)
+    chances, values = [], []
+    for discount in DISCOUNTS:
+        chances.append(min(_BASE_CONVERSION[who.segment] * (1 + sensitivity * 12 * discount / 100),
+                           0.95))  # fmt: skip
+        values.append(round(basket * (MARGIN - discount / 100), 2))
+    request = {
+        "context": {**who.context(), "features": {"cart_value": basket}},
+        "profile": {"segment": who.segment},
+        "actions": DISCOUNT_OFFERS,
+    }
+    return Visit(request, tuple(c * v for c, v in zip(chances, values, strict=True)), tuple(values))
+
+
+BENCHMARK_SHOPS["discounts"] = SimulatedShop(
+    "discounts",
+    "5 discounts; the reward is the order's margin less the discount (0-56 EUR): new visitors "
+    "are worth 10-20% off, returning and VIP shoppers none",
+    discounts,
+    reward_range=(0.0, 60.0),
+)
+SHOPS["discounts"] = BENCHMARK_SHOPS["discounts"]

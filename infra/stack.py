@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import csv
 import importlib.util
+import io
 import itertools
 import json
 import os
@@ -25,9 +27,20 @@ from types import ModuleType
 from typing import Any
 
 import boto3
+from botocore.config import Config
 from decider.http.keys import key_hash
 
-from infra.template import ACCOUNT, REGION, FunctionSpec, QueueSource, Route, Template
+from infra.template import (
+    ACCOUNT,
+    REGION,
+    FunctionSpec,
+    QueueSource,
+    Route,
+    StateMachineSpec,
+    StreamSource,
+    Template,
+    matches,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 # What a Lambda runtime would set; tracing has no X-Ray daemon to talk to locally.
@@ -97,6 +110,8 @@ class LocalStack:
         self._authorized: dict[tuple[str, tuple[str, ...]], tuple[dict[str, Any], float]] = {}
         # Functions share this process (and os.environ): one invocation at a time.
         self._lock = threading.RLock()
+        # Where each stream event source has read to: (function, table) -> shard -> iterator
+        self._stream_positions: dict[tuple[str, str], dict[str, str]] = {}
 
     def create_resources(self) -> None:
         dynamodb = boto3.client("dynamodb", region_name=REGION)
@@ -306,6 +321,123 @@ class LocalStack:
                 sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
         return {"received": len(messages), "failed": len(failed)}
 
+    def stream_sources(self) -> list[tuple[str, StreamSource]]:
+        """(function, source) for every DynamoDB stream event source of the template."""
+        return [(fn.logical_id, s) for fn in self.template.functions.values() for s in fn.streams]
+
+    def poll_stream(self, function: str, source: StreamSource) -> dict[str, int]:
+        """What Lambda's event source mapping does once, on every shard of the table's
+        stream: the next records (from where the mapping was made) that the filters match,
+        handed to the function in batches. A batch that fails is read again; with reported
+        failures, from the first one failed."""
+        # Not the account's endpoint botocore now prefers for a stream ARN: moto serves the
+        # service's own.
+        streams = boto3.client(
+            "dynamodbstreams",
+            region_name=REGION,
+            config=Config(account_id_endpoint_mode="disabled"),
+        )
+        table = self.template.tables[source.table].name
+        arn = boto3.client("dynamodb", region_name=REGION).describe_table(TableName=table)["Table"][
+            "LatestStreamArn"
+        ]
+        positions = self._stream_positions.setdefault((function, source.table), {})
+        shards = streams.describe_stream(StreamArn=arn)["StreamDescription"]["Shards"]
+        received = failed = 0
+        for shard in shards:
+            shard_id = shard["ShardId"]
+            if shard_id not in positions:
+                positions[shard_id] = streams.get_shard_iterator(
+                    StreamArn=arn, ShardId=shard_id, ShardIteratorType="TRIM_HORIZON"
+                )["ShardIterator"]
+            answer = streams.get_records(ShardIterator=positions[shard_id], Limit=1000)
+            records = [stream_record(r, arn) for r in answer.get("Records", [])]
+            matched = [r for r in records if not source.filters
+                       or any(matches(r, p) for p in source.filters)]  # fmt: skip
+            next_position = answer.get("NextShardIterator")
+            for start in range(0, len(matched), source.batch_size):
+                batch = matched[start : start + source.batch_size]
+                received += len(batch)
+                try:
+                    result = self.invoke(function, {"Records": batch})
+                except Exception:
+                    failed += len(batch)
+                    next_position = streams.get_shard_iterator(
+                        StreamArn=arn, ShardId=shard_id, ShardIteratorType="AT_SEQUENCE_NUMBER",
+                        SequenceNumber=batch[0]["dynamodb"]["SequenceNumber"],
+                    )["ShardIterator"]  # fmt: skip
+                    break
+                failures = (result or {}).get("batchItemFailures", [])
+                if source.reports_failures and failures:
+                    failed += len(failures)
+                    first = min(f["itemIdentifier"] for f in failures)
+                    next_position = streams.get_shard_iterator(
+                        StreamArn=arn, ShardId=shard_id, ShardIteratorType="AT_SEQUENCE_NUMBER",
+                        SequenceNumber=first,
+                    )["ShardIterator"]  # fmt: skip
+                    break
+            if next_position:
+                positions[shard_id] = next_position
+        return {"received": received, "failed": failed}
+
+    def drain_streams(self) -> int:
+        """Poll every stream source once (tests call it where the twin runs pollers)."""
+        return sum(self.poll_stream(f, s)["received"] for f, s in self.stream_sources())
+
+    def run_state_machine(self, logical_id: str, execution_input: dict[str, Any]) -> Any:
+        """An execution of a state machine of the template, run here as Step Functions would
+        (moto keeps state machines but runs no Map): the subset the template uses - Choice on
+        a string, and a distributed Map that reads a list from S3 (CSV with a header row, or
+        JSON Lines), selects each item with its index, batches them with the batch input, and
+        invokes a function per batch (one at a time here), its result selected."""
+        spec = self.template.state_machines[logical_id]
+        states = spec.definition["States"]
+        name = spec.definition["StartAt"]
+        while True:
+            state = states[name]
+            if state["Type"] == "Choice":
+                name = _choose(state, execution_input)
+                continue
+            if state["Type"] != "Map":
+                raise NotImplementedError(f"the twin runs Choice and Map states, not {name}")
+            return self._run_map(spec, state, execution_input)
+
+    def _run_map(
+        self, spec: StateMachineSpec, state: dict[str, Any], execution_input: dict[str, Any]
+    ) -> dict[str, Any]:
+        reader = state["ItemReader"]
+        parameters = reader["Parameters"]
+        key = _path(execution_input, parameters["Key.$"])
+        body = (
+            boto3.client("s3", region_name=REGION)
+            .get_object(Bucket=parameters["Bucket"], Key=key)["Body"]
+            .read()
+            .decode("utf-8")
+        )
+        if reader["ReaderConfig"]["InputType"] == "CSV":
+            rows: list[Any] = list(csv.DictReader(io.StringIO(body)))
+        else:
+            rows = [json.loads(line) for line in body.splitlines() if line.strip()]
+        items = [{"index": index, "value": row} for index, row in enumerate(rows)]
+        batcher = state["ItemBatcher"]
+        size = int(batcher["MaxItemsPerBatch"])
+        batch_input = {k.removesuffix(".$"): _path(execution_input, v)
+                       for k, v in batcher.get("BatchInput", {}).items()}  # fmt: skip
+        processor = state["ItemProcessor"]
+        task = processor["States"][processor["StartAt"]]
+        function = spec.functions[task["Parameters"]["FunctionName"]]
+        results = []
+        for start in range(0, len(items), size):
+            payload = {"Items": items[start : start + size], "BatchInput": batch_input}
+            answer = {"Payload": self.invoke(function, payload)}
+            selector = task.get("ResultSelector")
+            results.append(
+                {k.removesuffix(".$"): _path(answer, v) for k, v in selector.items()}
+                if selector
+                else answer["Payload"]
+            )
+        return {"rows": len(items), "batches": len(results), "results": results}
+
     def fire_schedule(self, logical_id: str) -> Any:
         if logical_id not in self.schedules():
             raise KeyError(f"{logical_id} has no schedule in the template")
@@ -416,6 +548,39 @@ def sqs_record(message: dict[str, Any], queue_arn: str) -> dict[str, Any]:
     }
 
 
+def _choose(state: dict[str, Any], data: dict[str, Any]) -> str:
+    for choice in state.get("Choices", []):
+        if _path(data, choice["Variable"]) == choice.get("StringEquals"):
+            return str(choice["Next"])
+    return str(state["Default"])
+
+
+def _path(data: Any, path: str) -> Any:
+    """A JSONPath of the simple kind the template uses ($, $.a.b)."""
+    found = data
+    for part in path.removeprefix("$").split("."):
+        if part:
+            found = found.get(part) if isinstance(found, dict) else None
+    return found
+
+
+def stream_record(record: dict[str, Any], stream_arn: str) -> dict[str, Any]:
+    """A DynamoDB stream record as Lambda's event source mapping hands it to a function."""
+    change = dict(record["dynamodb"])
+    created = change.get("ApproximateCreationDateTime")
+    if isinstance(created, datetime):
+        change["ApproximateCreationDateTime"] = int(created.timestamp())
+    return {
+        "eventID": record["eventID"],
+        "eventName": record["eventName"],
+        "eventVersion": record.get("eventVersion", "1.1"),
+        "eventSource": "aws:dynamodb",
+        "awsRegion": REGION,
+        "dynamodb": change,
+        "eventSourceARN": stream_arn,
+    }
+
+
 def scheduled_event(logical_id: str) -> dict[str, Any]:
     return {
         "version": "0",
@@ -459,6 +624,12 @@ def _create_table(client: Any, name: str, definition: dict[str, Any]) -> None:
     }
     if "GlobalSecondaryIndexes" in definition:
         request["GlobalSecondaryIndexes"] = definition["GlobalSecondaryIndexes"]
+    stream = definition.get("StreamSpecification")
+    if stream:
+        request["StreamSpecification"] = {
+            "StreamEnabled": True,
+            "StreamViewType": stream["StreamViewType"],
+        }
     client.create_table(**request)
     ttl = definition.get("TimeToLiveSpecification")
     if ttl:

@@ -80,6 +80,17 @@ class QueueSource:
 
 
 @dataclass(frozen=True)
+class StreamSource:
+    """A DynamoDB stream event source: Lambda reads ``table``'s stream and hands the
+    function batches of the records its filters match."""
+
+    table: str  # the table's logical id
+    batch_size: int
+    reports_failures: bool
+    filters: list[dict[str, Any]]  # FilterCriteria patterns (any one matches)
+
+
+@dataclass(frozen=True)
 class FunctionSpec:
     logical_id: str
     code_uri: str
@@ -88,6 +99,7 @@ class FunctionSpec:
     routes: list[Route] = field(default_factory=list)
     schedules: list[str] = field(default_factory=list)
     queues: list[QueueSource] = field(default_factory=list)
+    streams: list[StreamSource] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -151,6 +163,16 @@ class BucketSpec:
     versioned: bool
 
 
+@dataclass(frozen=True)
+class StateMachineSpec:
+    """A Step Functions state machine: its definition with DefinitionSubstitutions made, and
+    which function each substitution that names one stands for."""
+
+    logical_id: str
+    definition: dict[str, Any]
+    functions: dict[str, str]  # an ARN substituted into the definition -> function logical id
+
+
 @dataclass
 class Template:
     parameters: dict[str, str]
@@ -160,6 +182,7 @@ class Template:
     authorizers: dict[str, AuthorizerSpec] = field(default_factory=dict)
     secrets: dict[str, SecretSpec] = field(default_factory=dict)
     queues: dict[str, QueueSpec] = field(default_factory=dict)
+    state_machines: dict[str, StateMachineSpec] = field(default_factory=dict)
     cors: CorsSpec | None = None
     # Throttling by route key; "$default" for every route without its own
     throttles: dict[str, Throttle] = field(default_factory=dict)
@@ -198,6 +221,8 @@ class Template:
                     template.cors = _cors(resolver.resolve(props["CorsConfiguration"]))
             elif kind == "AWS::SQS::Queue":
                 template.queues[logical_id] = _queue(logical_id, resolver.resolve(props), resolver)
+            elif kind == "AWS::Serverless::StateMachine":
+                template.state_machines[logical_id] = _state_machine(logical_id, props, resolver)
             elif kind == "AWS::SecretsManager::Secret":
                 template.secrets[logical_id] = SecretSpec(
                     logical_id,
@@ -205,6 +230,29 @@ class Template:
                     _secret_string(resolver.resolve(props)),
                 )
         return template
+
+
+def matches(record: Any, pattern: Any) -> bool:
+    """Whether an event record matches an EventBridge-style filter pattern (what Lambda's
+    FilterCriteria use): the subset of exact values, lists of them, and ``{"exists": ...}``."""
+    if isinstance(pattern, dict):
+        if not isinstance(record, dict):
+            return False
+        return all(_field_matches(record, key, inner) for key, inner in pattern.items())
+    return False
+
+
+def _field_matches(record: dict[str, Any], key: str, pattern: Any) -> bool:
+    if isinstance(pattern, dict):
+        return key in record and matches(record[key], pattern)
+    present = key in record
+    for option in pattern:
+        if isinstance(option, dict) and "exists" in option:
+            if bool(option["exists"]) == present:
+                return True
+        elif present and record[key] == option:
+            return True
+    return False
 
 
 def parse_overrides(text: str) -> dict[str, str]:
@@ -247,7 +295,7 @@ def _function(
         **globals_.get("Environment", {}).get("Variables", {}),
         **props.get("Environment", {}).get("Variables", {}),
     }
-    routes, schedules, queues = [], [], []
+    routes, schedules, queues, streams = [], [], [], []
     for event in props.get("Events", {}).values():
         event_props = event.get("Properties", {})
         if event["Type"] == "HttpApi":
@@ -262,6 +310,15 @@ def _function(
             queue = event_props["Queue"]["Fn::GetAtt"][0]
             reports = "ReportBatchItemFailures" in event_props.get("FunctionResponseTypes", [])
             queues.append(QueueSource(queue, int(event_props.get("BatchSize", 10)), reports))
+        elif event["Type"] == "DynamoDB":
+            table = event_props["Stream"]["Fn::GetAtt"][0]
+            reports = "ReportBatchItemFailures" in event_props.get("FunctionResponseTypes", [])
+            patterns = [
+                json.loads(found["Pattern"])
+                for found in event_props.get("FilterCriteria", {}).get("Filters", [])
+            ]
+            size = int(event_props.get("BatchSize", 100))
+            streams.append(StreamSource(table, size, reports, patterns))
     return FunctionSpec(
         logical_id=logical_id,
         code_uri=str(props.get("CodeUri", globals_.get("CodeUri", "."))),
@@ -270,7 +327,22 @@ def _function(
         routes=routes,
         schedules=schedules,
         queues=queues,
+        streams=streams,
     )
+
+
+def _state_machine(logical_id: str, props: dict[str, Any], resolver: _Resolver) -> StateMachineSpec:
+    values, functions = {}, {}
+    for name, value in props.get("DefinitionSubstitutions", {}).items():
+        values[name] = str(resolver.resolve(value))
+        if isinstance(value, dict) and "Fn::GetAtt" in value:
+            target = value["Fn::GetAtt"][0]
+            if resolver.resources[target]["Type"] == "AWS::Serverless::Function":
+                functions[values[name]] = target
+    text = json.dumps(props["Definition"])
+    for name, value in values.items():
+        text = text.replace("${" + name + "}", value)
+    return StateMachineSpec(logical_id, json.loads(text), functions)
 
 
 def _queue(logical_id: str, props: dict[str, Any], resolver: _Resolver) -> QueueSpec:

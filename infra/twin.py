@@ -7,6 +7,9 @@ template) ``POST /_local/schedules/{LogicalId}`` fires a function's schedule at 
 
     python -m infra.twin --port 3000 --params "RewardWaitSeconds=5 ModelRefreshSeconds=1"
 
+``POST /_local/state-machines/{LogicalId}`` runs an execution of a state machine to its end
+(a campaign: its job as the body), as Step Functions would.
+
 The keyed routes (reward; Personalizer's) check keys as on AWS, against the hashes of the keys
 given with --api-keys, --api-keys-file (one a line) or DECIDER_API_KEYS (comma-separated);
 with none, the twin makes one and prints it.
@@ -31,9 +34,10 @@ from decider.http.keys import new_key
 
 from infra.openapi import ApiDocs
 from infra.stack import LocalStack
-from infra.template import REGION, QueueSource, parse_overrides
+from infra.template import REGION, QueueSource, StreamSource, parse_overrides
 
 _SCHEDULE_PATH = re.compile(r"^/_local/schedules/(?P<logical_id>[A-Za-z0-9]+)$")
+_EXECUTION_PATH = re.compile(r"^/_local/state-machines/(?P<logical_id>[A-Za-z0-9]+)$")
 _USER_PATH = re.compile(r"^(/users/)[^/?]+")
 _RATE = re.compile(r"^rate\((\d+) (minute|minutes|hour|hours|day|days)\)$")
 _UNIT_SECONDS = {"minute": 60, "hour": 3600, "day": 86400}
@@ -133,6 +137,18 @@ class Twin:
             self.log(f"  queue {url} -> {function} (batches of {source.batch_size})")
             threading.Thread(target=self._drain, args=(function, source), daemon=True).start()
 
+        for function, stream in self.stack.stream_sources():
+            self.log(f"  stream of {stream.table} -> {function} (batches of {stream.batch_size})")
+            threading.Thread(target=self._read, args=(function, stream), daemon=True).start()
+
+    def _read(self, function: str, source: StreamSource) -> None:
+        """Lambda's event source mapping on a DynamoDB stream: poll every second."""
+        while not self._stop.wait(1):
+            try:
+                self.stack.poll_stream(function, source)
+            except Exception as failure:  # a failed poll must not stop the poller
+                self.log(f"stream {source.table} -> {function} failed: {failure!r}")
+
     def _drain(self, function: str, source: QueueSource) -> None:
         """Lambda's event source mapping: long-poll the queue, hand the function batches."""
         while not self._stop.is_set():
@@ -182,10 +198,13 @@ class Twin:
                 headers: dict[str, str]
                 text: str | bytes
                 scheduled = _SCHEDULE_PATH.match(path)
+                execution = _EXECUTION_PATH.match(path)
                 if path == "/_local/health":
                     status, headers, text = 200, {}, json.dumps({"status": "ok"})
                 elif scheduled and method == "POST":
                     status, headers, text = twin._fire_http(scheduled.group("logical_id"))
+                elif execution and method == "POST":
+                    status, headers, text = twin._execute_http(execution.group("logical_id"), body)
                 elif path in twin.docs.paths() and method == "GET":
                     status, headers, text = twin._docs_http(path, self.path)
                 else:
@@ -233,6 +252,22 @@ class Twin:
         except Exception as failure:
             message = f"{logical_id} failed: {failure!r}"
             return 500, {}, json.dumps({"error": {"code": "function_error", "message": message}})
+
+    def _execute_http(self, logical_id: str, body: bytes | None) -> tuple[int, dict[str, str], str]:
+        """Step Functions' StartExecution, run to its end here (moto runs no Map)."""
+        if logical_id not in self.stack.template.state_machines:
+            message = f"{logical_id} is no state machine of template.yaml"
+            return 404, {}, json.dumps({"error": {"code": "not_found", "message": message}})
+        try:
+            execution_input = json.loads(body or b"{}")
+        except ValueError:
+            message = "the execution's input is JSON"
+            return 400, {}, json.dumps({"error": {"code": "malformed_json", "message": message}})
+        try:
+            return 200, {}, json.dumps(self.stack.run_state_machine(logical_id, execution_input))
+        except Exception as failure:  # as an execution fails: its error, not a stack trace
+            message = f"{logical_id} failed: {failure!r}"
+            return 500, {}, json.dumps({"error": {"code": "execution_failed", "message": message}})
 
 
 def _free_port() -> int:

@@ -192,6 +192,9 @@ class DecisionLog(Protocol):
     def put(self, record: DecisionRecord) -> None:
         """Store a new decision; raises DuplicateEvent when the event id exists."""
 
+    def get(self, event_id: str) -> DecisionRecord | None:
+        """The decision stored under this event id, if any."""
+
     def record_reward(
         self,
         event_id: str,

@@ -519,6 +519,83 @@ class LinkResponse(BaseModel):
     linked_ids: int = Field(description="Ids that now read the known visitor's profile.")
 
 
+class CampaignInput(Strict):
+    key: Annotated[str, Field(min_length=1, max_length=1024)] = Field(
+        description="The list's object in the stack's campaigns bucket."
+    )
+    format: Literal["csv", "jsonl"] = Field(
+        description="csv: a header row, then one visitor a row; jsonl: one JSON object a line. "
+        "Each row: visitor, and optionally consent, country, region, timezone; every other "
+        "column is a context feature of that visitor's decision."
+    )
+
+
+class FrequencyCap(Strict):
+    most: Annotated[int, Field(strict=True, ge=1, le=100)] = Field(
+        description="At most this many messages on the campaign's channel..."
+    )
+    days: Annotated[float, Field(strict=True, gt=0, le=365)] = Field(
+        description="...in this many days (counted from decisions shown, whatever sent them)."
+    )
+
+
+class CampaignJob(Strict):
+    """A batch decision for a mailing list or a push campaign: the state machine's input."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "campaign_id": "winter-letter-2026-12",
+                    "decision_point": "email-offer",
+                    "channel": "email",
+                    "input": {"key": "lists/winter.csv", "format": "csv"},
+                    "actions": [{"id": "boots-sale", "features": {"category": "winter-boots"}}],
+                    "cap": {"most": 2, "days": 7},
+                }
+            ]
+        }
+    )  # fmt: skip
+
+    campaign_id: Annotated[str, Field(min_length=1, max_length=48, pattern=r"^[a-z0-9][a-z0-9-]*$")]
+    decision_point: DecisionPointId
+    channel: Channel
+    input: CampaignInput
+    actions: Annotated[list[Action], Field(min_length=1, max_length=MAX_ACTIONS)]
+    context: Context = Field(
+        default_factory=Context, description="The campaign's context: every row's, its own added."
+    )
+    cap: FrequencyCap | None = Field(
+        default=None, description="A visitor reached this often on the channel gets no message."
+    )
+
+    @field_validator("actions")
+    @classmethod
+    def _unique_ids(cls, actions: list[Action]) -> list[Action]:
+        return unique_action_ids(actions)
+
+
+CampaignRowStatus = Literal["decided", "already_decided", "capped", "invalid"]
+
+
+class CampaignDecision(BaseModel):
+    """One row's outcome, as the job writes it (JSON Lines)."""
+
+    row: int = Field(description="The row's place in the input file, from 0.")
+    visitor: str | None
+    status: CampaignRowStatus
+    event_id: str | None = Field(default=None, description="Reward it: POST /events/{id}/reward.")
+    action_id: str | None = None
+    probability: float | None = None
+    exploratory: bool | None = None
+    message: str | None = None
+
+
+class CampaignBatchResult(BaseModel):
+    key: str = Field(description="The object its decisions were written to.")
+    counts: dict[CampaignRowStatus, int]
+
+
 class RewardResponse(BaseModel):
     event_id: str
     status: Literal["recorded", "duplicate", "late"]
@@ -631,7 +708,15 @@ class DecisionPointSettings(Strict):
     reward_range: RewardRange | None = Field(
         default=None,
         description="The rewards it takes: one outside is refused with a 400 (the stack's "
-        "range is -1e6 to 1e6). For decisions made after the change.",
+        "range is -1e6 to 1e6). For decisions made after the change. Rewards are learned "
+        "divided by the range's largest magnitude, so a margin in euros learns as well as a "
+        "conversion; estimates and reports stay in the reward's own unit.",
+    )
+    reward_unit: Annotated[str, Field(min_length=1, max_length=32)] | None = Field(
+        default=None,
+        description="What a reward counts, as reports show it: conversion, EUR margin, "
+        "retained revenue... (a label; rewards are sent as numbers in it).",
+        examples=["EUR margin"],
     )
     retention_days: Annotated[int, Field(strict=True, ge=1, le=3650)] | None = Field(
         default=None, description="How long decisions are kept (DynamoDB TTL)."
@@ -691,6 +776,7 @@ class EffectiveSettings(BaseModel):
     reward_wait_seconds: int
     reward_aggregation: Aggregation
     reward_range: RewardRange
+    reward_unit: str = Field(description="What a reward counts (default: conversion).")
     retention_days: int
     promotion_rule: Literal["always", "if_not_worse"]
     promotion_tolerance: float

@@ -99,6 +99,8 @@ class LoopSettings(BaseModel):
     promotion_tolerance: Annotated[float, Field(ge=0)] = 0.0
     learning_mode: LearningMode = "online"
     holdout_share: Annotated[float, Field(ge=0, le=0.5)] = 0.0  # of traffic, served the baseline
+    # Rewards learned divided by the largest magnitude of the reward range (trainer.reward_scale)
+    scale_rewards: bool = True
 
     @property
     def tuning(self) -> list[str]:
@@ -139,6 +141,7 @@ class LoopSettings(BaseModel):
             reward_wait_seconds=int(loop.reward_wait.total_seconds()),
             reward_aggregation=loop.aggregation,
             reward_range=RewardRange(low=loop.reward_range[0], high=loop.reward_range[1]),
+            reward_unit=settings.reward_unit or "conversion",
             retention_days=loop.retention.days,
             promotion_rule=loop.promotion_rule,
             promotion_tolerance=loop.promotion_tolerance,
@@ -248,6 +251,10 @@ class DecideSettings(StackSettings):
 
 class RewardSettings(StackSettings):
     pass
+
+
+class CampaignSettings(DecideSettings):
+    campaigns_bucket: str  # lists in, decisions out (campaigns/<id>/decisions/)
 
 
 class InteractionsSettings(StackSettings):

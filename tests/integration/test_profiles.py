@@ -219,3 +219,39 @@ def test_a_link_merges_an_anonymous_history_into_the_known_person_and_erasure_ta
         "/decide", {"decision_point": DP, "user_id": "install-42", "actions": PROFILE_OFFERS}
     ).json()
     assert after["profile_used"] is False
+
+
+def test_what_a_visitor_was_shown_reaches_their_profile_as_fatigue_from_the_stream(
+    stack: LocalStack,
+) -> None:
+    # Given a visitor decided for twice (shown), and once deferred (not shown yet)
+    post_interactions(stack, boots_browser("cookie-5", "2026-11-21T18:00:00Z"))
+    body = {"decision_point": DP, "user_id": "cookie-5", "actions": PROFILE_OFFERS}
+    shown = [stack.post("/decide", body).json()["action_id"] for _ in range(2)]
+    deferred = stack.post("/decide", {**body, "defer_activation": True}).json()
+
+    # When the decisions table's stream reaches ShownFunction
+    assert stack.drain_streams() == 2  # the deferred decision is filtered out
+
+    # Then the next decision sees how often each action was shown
+    fatigue = latest_fatigue(stack, body)
+    counted = {a: fatigue[a]["times_shown"] for a in fatigue if fatigue[a]}
+    assert counted == {a: float(shown.count(a)) for a in set(shown)}
+
+    # And an activation later counts too
+    stack.post(f"/events/{deferred['event_id']}/activate", {})
+    assert stack.drain_streams() == 1
+    fatigue = latest_fatigue(stack, body)
+    assert fatigue[deferred["action_id"]]["times_shown"] == shown.count(deferred["action_id"]) + 1
+
+
+def latest_fatigue(stack: LocalStack, body: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """What the model saw of each action's fatigue on a new decision for this visitor."""
+    decided = stack.post("/decide", {**body, "defer_activation": True}).json()
+    table = stack.environment("DecideFunction")["DECISIONS_TABLE"]
+    item = boto3.client("dynamodb").get_item(
+        TableName=table, Key={"event_id": {"S": decided["event_id"]}}
+    )["Item"]
+    features = json.loads(item["features"]["S"])
+    fatigue = features.get("fatigue") or [{}] * len(features["actions"])
+    return {action: seen for (action, _), seen in zip(features["actions"], fatigue, strict=True)}

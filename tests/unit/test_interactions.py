@@ -143,7 +143,7 @@ def test_actions_shown_make_the_visitors_fatigue(service: Profiles, users: UserH
     when = datetime(2026, 12, 1, 17, 0, tzinfo=UTC)
 
     updated = service.shown(
-        [(visitor, "home", "boots", when), (visitor, "home", "boots", when)], NOW
+        [(visitor, "home", "boots", when, "web"), (visitor, "home", "boots", when, None)], NOW
     )
 
     assert updated == 1
@@ -151,6 +151,8 @@ def test_actions_shown_make_the_visitors_fatigue(service: Profiles, users: UserH
         profile(service, "cookie-7f3a"), "home", ["boots", "hats"], NOW.timestamp(), 30.0
     )
     assert found == [{"times_shown": 2.0, "hours_since_shown": 1.0}, {}]
+    # and the web contact (only the first said where) counts toward a frequency cap
+    assert profile(service, "cookie-7f3a").contacts_since("web", when.timestamp()) == 1
 
 
 # --- ids only as keyed hashes -------------------------------------------------------------------

@@ -78,6 +78,7 @@ def test_a_decision_points_own_settings_take_the_place_of_the_stacks() -> None:
         "reward_wait_seconds": int(STACK.reward_wait.total_seconds()),
         "reward_aggregation": "earliest",
         "reward_range": {"low": -1.0, "high": 1.0},
+        "reward_unit": "conversion",
         "retention_days": 7,
         "promotion_rule": "always",
         "promotion_tolerance": 0.0,

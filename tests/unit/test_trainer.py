@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 from collections import Counter
@@ -14,7 +15,7 @@ from decider.learning import trainer
 from decider.learning.featurize import Label
 from decider.learning.model_cache import ModelCache
 from decider.learning.policy import Examples, Policy
-from decider.learning.trainer import CLOCK_SKEW, retrain, retrain_all
+from decider.learning.trainer import CLOCK_SKEW, retrain, retrain_all, reward_scale
 from decider.loop.decide import Decider
 from decider.loop.events import activate, record_reward
 from decider.records import DecisionRecord, StaleModel, earned
@@ -309,11 +310,12 @@ def test_a_missing_or_late_reward_is_learned_as_the_default_reward(
     # When they are learned
     shop.clock.move_to(shop.settle_after(T0))
     shop.retrain()
-    # Then the cost is minus the reward, the default where none arrived in time
+    # Then the cost is minus the reward, the default where none arrived in time, divided by
+    # the reward range's largest magnitude (5 here): what VW learns is on a conversion's scale
     labels = dict(recording_policy)
-    assert labels[rewarded].cost == -2.0
-    assert labels[unrewarded].cost == -0.25
-    assert labels[rewarded_late].cost == -0.25
+    assert labels[rewarded].cost == pytest.approx(-2.0 / 5)
+    assert labels[unrewarded].cost == pytest.approx(-0.25 / 5)
+    assert labels[rewarded_late].cost == pytest.approx(-0.25 / 5)
     # And each label carries the logged action and its probability
     for event_id, label in labels.items():
         record = shop.log.records[event_id]
@@ -334,9 +336,11 @@ def test_a_decision_points_own_default_reward_is_learned_in_place_of_the_stacks(
     # When they are learned
     shop.clock.move_to(shop.settle_after(T0))
     shop.retrain()
-    # Then the unrewarded decision is learned at home-hero's default
+    # Then the unrewarded decision is learned at home-hero's default (both on the scale of
+    # the range, 5)
     labels = dict(recording_policy)
-    assert (labels[unrewarded].cost, labels[rewarded].cost) == (0.1, -1.0)
+    assert labels[unrewarded].cost == pytest.approx(0.1 / 5)
+    assert labels[rewarded].cost == pytest.approx(-1.0 / 5)
 
 
 def test_a_retrain_continues_from_the_current_model() -> None:
@@ -824,3 +828,17 @@ def test_retrain_all_goes_least_recently_retrained_first_and_defers_when_time_ru
         ("long-ago", "deferred"),
         ("lately", "deferred"),
     ]
+
+
+def test_rewards_are_learned_on_the_scale_of_their_range_and_reported_in_their_units() -> None:
+    # A conversion (-1 to 1) is learned as it is; a margin of 0 to 60 EUR divided by 60
+    loop = LoopSettings(reward_wait=WAIT)
+    assert reward_scale(loop, []) == 1.0
+    margins = loop.model_copy(update={"reward_range": (0.0, 60.0)})
+    assert reward_scale(margins, []) == 60.0
+    # a decision logged under a wider range widens it; the bench's "unscaled" turns it off
+    shop = Shop()
+    (event_id,) = shop.decide(1)
+    wider = dataclasses.replace(shop.log.records[event_id], reward_range=(-100.0, 80.0))
+    assert reward_scale(margins, [wider]) == 100.0
+    assert reward_scale(margins.model_copy(update={"scale_rewards": False}), [wider]) == 1.0

@@ -26,6 +26,7 @@ MAX_CATEGORIES = 16
 MAX_CHANNELS = 8
 MAX_ITEMS = 10
 MAX_SHOWN = 64
+MAX_CONTACTS = 16  # the latest times a visitor was reached on each channel (frequency caps)
 # Interaction ids are kept as short digests, more than a batch holds (500): a retried batch
 # counts once, the profile stays a few kilobytes (what decide's read costs).
 MAX_SEEN_IDS = 512
@@ -77,10 +78,16 @@ class Profile:
     # "<decision point>/<action>" -> (decayed times shown, last shown at)
     shown: Mapping[str, tuple[float, float]] = field(default_factory=dict)
     seen_ids: tuple[str, ...] = ()
+    # channel -> the latest times something was shown there (newest last)
+    contacts: Mapping[str, tuple[float, ...]] = field(default_factory=dict)
+
+    def contacts_since(self, channel: str, since: float) -> int:
+        """How many times the visitor was reached on ``channel`` from ``since`` on."""
+        return sum(1 for at in self.contacts.get(channel, ()) if at >= since)
 
     @property
     def empty(self) -> bool:
-        return self.last_seen is None and not self.shown
+        return self.last_seen is None and not self.shown and not self.contacts
 
 
 def weight(at: float, as_of: float, half_life_days: float) -> float:
@@ -154,16 +161,24 @@ def _with_event(profile: Profile, event: Event, half_life_days: float) -> Profil
 
 
 def with_shown(
-    profile: Profile, shown: Iterable[tuple[str, str, float]], half_life_days: float
+    profile: Profile,
+    shown: Iterable[tuple[str, str, float] | tuple[str, str, float, str | None]],
+    half_life_days: float,
 ) -> Profile:
-    """The profile after these actions were shown: (decision point, action, at)."""
+    """The profile after these actions were shown: (decision point, action, at), and the
+    channel they were shown on, when known (its contacts: what frequency caps count)."""
     out = profile
-    for decision_point, action, at in shown:
+    for entry in shown:
+        decision_point, action, at = entry[0], entry[1], entry[2]
+        channel = entry[3] if len(entry) > 3 else None
+        if channel:
+            times = sorted({*out.contacts.get(channel, ()), at})[-MAX_CONTACTS:]
+            out = replace(out, contacts={**out.contacts, channel: tuple(times)})
         out = decayed(out, at, half_life_days)
         key = f"{decision_point}/{action}"
         count, last = out.shown.get(key, (0.0, at))
-        entry = (count + weight(at, out.as_of, half_life_days), max(last, at))
-        strongest = sorted({**out.shown, key: entry}.items(), key=lambda kv: (-kv[1][1], kv[0]))
+        seen = (count + weight(at, out.as_of, half_life_days), max(last, at))
+        strongest = sorted({**out.shown, key: seen}.items(), key=lambda kv: (-kv[1][1], kv[0]))
         out = replace(out, shown=dict(strongest[:MAX_SHOWN]))
     return out
 
@@ -191,6 +206,12 @@ def merged(a: Profile, b: Profile, half_life_days: float) -> Profile:
         last_channel=max(last_channels, key=lambda c: (c[1], c[0])) if last_channels else None,
         shown=dict(sorted(shown.items(), key=lambda kv: (-kv[1][1], kv[0]))[:MAX_SHOWN]),
         seen_ids=tuple(dict.fromkeys((*a.seen_ids, *b.seen_ids)))[-MAX_SEEN_IDS:],
+        contacts={
+            channel: tuple(
+                sorted({*a.contacts.get(channel, ()), *b.contacts.get(channel, ())})[-MAX_CONTACTS:]
+            )
+            for channel in {*a.contacts, *b.contacts}
+        },
     )
 
 
@@ -265,6 +286,7 @@ def to_json(profile: Profile) -> str:
             "last_channel": list(profile.last_channel) if profile.last_channel else None,
             "shown": {k: list(v) for k, v in profile.shown.items()},
             "seen": list(profile.seen_ids),
+            "contacts": {k: list(v) for k, v in profile.contacts.items()},
         },
         separators=(",", ":"),
         ensure_ascii=False,
@@ -287,6 +309,7 @@ def from_json(text: str) -> Profile:
         last_channel=(last_channel[0], last_channel[1]) if last_channel else None,
         shown={k: (v[0], v[1]) for k, v in data.get("shown", {}).items()},
         seen_ids=tuple(data.get("seen", [])),
+        contacts={k: tuple(v) for k, v in data.get("contacts", {}).items()},
     )
 
 

@@ -136,9 +136,11 @@ class RewardModel:
     """A regression of reward on context and action (VW ``--cb_adf``): the direct-method part
     of doubly robust estimates."""
 
-    def __init__(self, tuning: Sequence[str]) -> None:
+    def __init__(self, tuning: Sequence[str], scale: float = 1.0) -> None:
+        """``scale``: what the rewards it learns were divided by (its predictions are not)."""
         self._workspace = vw.Workspace(vw_args(tuning, reduction="--cb_adf"))
         self._parser = vw.JsonFormatParser(self._workspace)
+        self._scale = scale
 
     def learn(self, example: str) -> None:
         """Learn a labelled example in VW's JSON (``to_vw_json``)."""
@@ -149,7 +151,7 @@ class RewardModel:
         rewards = [0.0] * count
         scored = self._workspace.predict_one(self._parser.parse_json(example))
         for index, cost in cast(list[tuple[int, float]], scored):
-            rewards[index] = -cost
+            rewards[index] = -cost * self._scale
         return rewards
 
 

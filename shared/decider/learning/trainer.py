@@ -123,8 +123,9 @@ def retrain(
         # the model its estimate scored.
         report["window_end"] = until = labelled[split - 1][0].decided_at
     candidate = Policy(loop.tuning, model=serving if lineage_holds else None)
-    rewards = RewardModel(loop.learner)
-    _learn(candidate, rewards, labelled[:split], loop.passes)
+    scale = reward_scale(loop, new)
+    rewards = RewardModel(loop.learner, scale=scale)
+    _learn(candidate, rewards, labelled[:split], loop.passes, scale)
 
     evaluation = Evaluation()
     incumbent = (
@@ -306,18 +307,32 @@ def _label(record: DecisionRecord, default_reward: float) -> Label:
     return Label(record.chosen_index, -_reward(record, default_reward), record.probability)
 
 
+def reward_scale(loop: LoopSettings, records: list[DecisionRecord]) -> float:
+    """What rewards are divided by before VW learns them: the largest magnitude the decision
+    point's reward range allows (1 for the default -1 to 1), so that a margin in euros is
+    learned on the scale a conversion is, which VW's learning rates and SquareCB's
+    exploration are tuned for. Estimates and reports stay in the shop's units."""
+    if not loop.scale_rewards:
+        return 1.0
+    ranges = [loop.reward_range, *(r.reward_range for r in records if r.reward_range)]
+    largest = max(max(abs(low), abs(high)) for low, high in ranges)
+    return largest if largest > 0 else 1.0
+
+
 def _learn(
     policy: Policy,
     rewards: RewardModel,
     labelled: list[tuple[DecisionRecord, Label]],
     passes: int,
+    scale: float = 1.0,
 ) -> None:
     """Each decision featurized once for both models; each chunk parsed once, learned
     ``passes`` times, then dropped: a parsed example holds tens of kB in VW, too many to keep
     a whole window of them."""
     for start in range(0, len(labelled), LEARN_CHUNK):
         chunk = [
-            to_vw_json(r.features, label) for r, label in labelled[start : start + LEARN_CHUNK]
+            to_vw_json(r.features, Label(label.index, label.cost / scale, label.probability))
+            for r, label in labelled[start : start + LEARN_CHUNK]
         ]
         parsed = [policy.parse(example) for example in chunk]
         for _ in range(passes):

@@ -6,12 +6,13 @@ import hashlib
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from decider.context import profiles
 from decider.context.enrichment import enrich
 from decider.context.explanations import explanation
+from decider.context.profiles import Profile
 from decider.errors import InvalidRequest
 from decider.learning.featurize import features_of
 from decider.learning.model_cache import ModelCache
@@ -40,6 +41,20 @@ def in_holdout(request: DecideRequest, event_id: str, share: float) -> bool:
     who = request.user_id if known else f"event:{event_id}"
     digest = hashlib.sha256(f"{request.decision_point}\x00{who}".encode()).digest()
     return int.from_bytes(digest[:8], "big") < share * 2**64
+
+
+@dataclass(frozen=True)
+class Cap:
+    """A frequency cap: at most ``most`` contacts on ``channel`` in ``days`` (the profile's
+    contacts, counted from the decisions table's stream)."""
+
+    channel: str
+    most: int
+    days: float
+
+
+class Capped(Exception):
+    """The visitor was reached on the cap's channel as often as it allows: no decision."""
 
 
 def utc_now() -> datetime:
@@ -77,7 +92,9 @@ class Decider:
             return None
         return self.users.hash(request.user_id)
 
-    def decide(self, request: DecideRequest) -> DecideResponse:
+    def decide(self, request: DecideRequest, cap: Cap | None = None) -> DecideResponse:
+        """Decide and log; with ``cap``, raise Capped (and log nothing) for a visitor whose
+        profile shows the cap reached."""
         now = self.now()
         # Logged scoped to the decision point: no caller can take another decision point's
         # ids. The draw and the holdout hash depend on the id alone (and the decision point).
@@ -95,7 +112,14 @@ class Decider:
         user_hash = self._user_hash(request)
         # The profile as of the visit, as the context is (the visit's timestamp, or now).
         visit_at = request.context.timestamp or now
-        history, fatigue = self._history(user_hash, request.decision_point, actions, visit_at)
+        stored = self.profiles.of(user_hash) if user_hash and self.profiles else None
+        if cap is not None and stored is not None:
+            since = (visit_at - timedelta(days=cap.days)).timestamp()
+            if stored.contacts_since(cap.channel, since) >= cap.most:
+                raise Capped(
+                    f"the cap of {cap.most} on {cap.channel} in {cap.days:g} days is reached"
+                )
+        history, fatigue = self._history(stored, request.decision_point, actions, visit_at)
         features = features_of(request, context_used, actions, history, fatigue)
         loop = self._loop(request.decision_point, served.settings)
         # Only visitors who consented are held out: the lift compares like with like.
@@ -167,13 +191,10 @@ class Decider:
         )
 
     def _history(
-        self, user_hash: str | None, decision_point: str, actions: list[Action], now: datetime
+        self, found: Profile | None, decision_point: str, actions: list[Action], now: datetime
     ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
         """The visitor's stored profile as features, and what they saw of each action."""
-        if user_hash is None or self.profiles is None:
-            return {}, []
-        found = self.profiles.of(user_hash)
-        if found is None:
+        if found is None or self.profiles is None:
             return {}, []
         at, half_life = now.timestamp(), self.profiles.half_life_days
         return (

@@ -69,12 +69,14 @@ class Profiles:
             recorded=recorded, duplicate=duplicate, skipped=skipped, visitors=len(by_visitor)
         )
 
-    def shown(self, shown: Iterable[tuple[str, str, str, datetime]], now: datetime) -> int:
-        """Record actions shown to visitors (visitor hash, decision point, action, when): the
-        profile's fatigue. One write per visitor."""
-        by_visitor: dict[str, list[tuple[str, str, float]]] = defaultdict(list)
-        for visitor_hash, decision_point, action, at in shown:
-            by_visitor[visitor_hash].append((decision_point, action, at.timestamp()))
+    def shown(
+        self, shown: Iterable[tuple[str, str, str, datetime, str | None]], now: datetime
+    ) -> int:
+        """Record actions shown to visitors (visitor hash, decision point, action, when, on
+        which channel): the profile's fatigue and contacts. One write per visitor."""
+        by_visitor: dict[str, list[tuple[str, str, float, str | None]]] = defaultdict(list)
+        for visitor_hash, decision_point, action, at, channel in shown:
+            by_visitor[visitor_hash].append((decision_point, action, at.timestamp(), channel))
         for visitor_hash, entries in by_visitor.items():
             self.update(
                 visitor_hash,

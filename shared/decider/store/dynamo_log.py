@@ -67,7 +67,7 @@ class DynamoDecisionLog(AwsStore):
             )
             while True:
                 page = self.client.query(**query)
-                found.extend(_record(item) for item in page.get("Items", []))
+                found.extend(record_of(item) for item in page.get("Items", []))
                 if "LastEvaluatedKey" not in page:
                     break
                 query["ExclusiveStartKey"] = page["LastEvaluatedKey"]
@@ -95,6 +95,12 @@ class DynamoDecisionLog(AwsStore):
             raise DuplicateEvent(
                 f"event {record.event_id!r} already exists", field="event_id"
             ) from None
+
+    def get(self, event_id: str) -> DecisionRecord | None:
+        item = self.client.get_item(
+            TableName=self._table, Key={"event_id": {"S": event_id}}, ConsistentRead=True
+        ).get("Item")
+        return record_of(item) if item is not None else None
 
     def record_reward(
         self,
@@ -242,7 +248,7 @@ class DynamoDecisionLog(AwsStore):
         while True:
             page = self.client.query(**query)
             for item in page.get("Items", []):
-                yield _record(item)
+                yield record_of(item)
             if "LastEvaluatedKey" not in page:
                 return
             query["ExclusiveStartKey"] = page["LastEvaluatedKey"]
@@ -325,7 +331,8 @@ def _reward(item: dict[str, Any]) -> float | None:
     return float(item["reward"]["N"]) if "reward" in item else None
 
 
-def _record(item: dict[str, Any]) -> DecisionRecord:
+def record_of(item: dict[str, Any]) -> DecisionRecord:
+    """A decision as stored (DynamoDB's JSON, as a query or a stream record has it)."""
     return DecisionRecord(
         event_id=item["event_id"]["S"],
         decision_point=item["decision_point"]["S"],

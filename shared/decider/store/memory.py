@@ -36,6 +36,9 @@ class MemoryDecisionLog:
             raise DuplicateEvent(f"event {record.event_id!r} already exists", field="event_id")
         self.records[record.event_id] = record
 
+    def get(self, event_id: str) -> DecisionRecord | None:
+        return self.records.get(event_id)
+
     def record_reward(
         self,
         event_id: str,
