@@ -20,14 +20,10 @@ import contextlib
 import functools
 import io
 import json
-import os
 import platform
 import random
-import socket
 import statistics
-import subprocess
 import sys
-import tempfile
 import threading
 import time
 import urllib.request
@@ -52,8 +48,9 @@ from decider.store.memory import (
 )
 from moto import mock_aws
 
+from bench.local_twin import running_twin
 from infra.shops import PROFILE_OFFERS, shopper
-from infra.stack import ROOT, LocalStack
+from infra.stack import LocalStack
 
 DP = "app-home"
 KINDS = ("no profile", "profile read", "profile + explain")
@@ -174,38 +171,11 @@ def bench_handler(rounds: int) -> list[str]:
     return lines
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 def bench_load(rate: int, seconds: float, batch: int, per_visitor: int) -> list[str]:
     """Interactions on the twin at ``rate`` a second for ``seconds``, then the accounting."""
-    port, key = _free_port(), "dk_load-bench"
-    env = {**os.environ, "PYTHONPATH": f"{ROOT / 'shared'}:{ROOT}"}
-    with tempfile.TemporaryFile() as output:
-        twin = subprocess.Popen(
-            [sys.executable, "-m", "infra.twin", "--port", str(port), "--api-keys", key,
-             "--quiet"], cwd=ROOT, env=env, stdout=output, stderr=output,
-        )  # fmt: skip
-        try:
-            base = f"http://127.0.0.1:{port}"
-            _wait_for(base)
-            return _drive(base, key, rate, seconds, batch, per_visitor)
-        finally:
-            twin.terminate()
-            twin.wait(timeout=30)
-
-
-def _wait_for(base: str) -> None:
-    deadline = time.monotonic() + 90
-    while time.monotonic() < deadline:
-        with contextlib.suppress(OSError):
-            urllib.request.urlopen(base + "/openapi.json", timeout=2).read()
-            return
-        time.sleep(0.3)
-    raise RuntimeError("the twin did not start")
+    key = "dk_load-bench"
+    with running_twin(key) as twin:
+        return _drive(twin.base, key, rate, seconds, batch, per_visitor)
 
 
 def _post(base: str, key: str, path: str, body: Any) -> tuple[int, Any, float]:

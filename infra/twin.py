@@ -108,6 +108,12 @@ class Twin:
                 f"  schedule {', '.join(expressions)} -> {logical_id} "
                 f"(POST /_local/schedules/{logical_id} fires it now)"
             )
+        for logical_id in self.stack.template.state_machines:
+            self.log(f"  state machine {logical_id}: POST /_local/state-machines/{logical_id} "
+                     "with its input runs an execution")  # fmt: skip
+        for bucket in self.stack.template.buckets.values():
+            self.log(f"  bucket {bucket.logical_id}: s3://{bucket.name} "
+                     f"(aws --endpoint-url http://127.0.0.1:{self._aws_port} s3 ...)")  # fmt: skip
         try:
             server.serve_forever()
         finally:

@@ -195,6 +195,13 @@ class DecisionLog(Protocol):
     def get(self, event_id: str) -> DecisionRecord | None:
         """The decision stored under this event id, if any."""
 
+    def get_many(self, event_ids: Collection[str]) -> dict[str, DecisionRecord]:
+        """The decisions stored under any of these event ids, by event id."""
+
+    def put_many(self, records: Collection[DecisionRecord]) -> None:
+        """Store new decisions together, unconditionally: for event ids just found free
+        (get_many) by the only writer of them (a campaign's batch)."""
+
     def record_reward(
         self,
         event_id: str,
@@ -252,6 +259,9 @@ class StoredProfile:
 
 class ProfileStore(Protocol):
     def read(self, visitor: str) -> StoredProfile | None: ...
+
+    def read_many(self, visitors: Collection[str]) -> dict[str, StoredProfile]:
+        """The items of any of these visitors, by visitor."""
 
     def write(self, item: StoredProfile, expires_at: int) -> bool:
         """Store ``item`` with version ``item.version + 1``, only if the stored one is still at

@@ -108,3 +108,13 @@ def test_the_profiles_benchmark_measures_ratios_and_accounts_for_every_interacti
     load = "\n".join(bench_load(rate=200, seconds=2, batch=50, per_visitor=5))
     assert "lost: 0)" in load and "non-200 answers: 0" in load
     assert "8 of 8 hold" in load
+
+
+@pytest.mark.e2e
+def test_the_campaign_benchmark_runs_a_list_through_the_twin() -> None:
+    # A smoke of bench/campaign.py (make bench-campaign: 10,000 rows in 24 s)
+    from bench.campaign import run
+
+    lines = run(600)
+    assert lines[0].startswith("600 rows in 2 batches of 500")
+    assert "decisions written: 600, with distinct event ids: 600, rows: True" in lines[1]

@@ -20,12 +20,13 @@ from pydantic import ValidationError
 
 from decider.errors import DeciderError, DuplicateEvent
 from decider.loop.decide import Cap, Capped, Decider
-from decider.records import DecisionLog, scoped_event_id
+from decider.records import DecisionLog, DecisionRecord, scoped_event_id
 from decider.schemas import (
     CampaignBatchResult,
     CampaignDecision,
     CampaignJob,
     DecideRequest,
+    DecideResponse,
 )
 
 # Row columns the request takes as what they are; every other column is a context feature.
@@ -80,9 +81,11 @@ def decide_batch(
     items: Sequence[Mapping[str, Any]],
 ) -> list[CampaignDecision]:
     """Decide every row of a batch (``{"index": n, "value": row}`` as the map's ItemSelector
-    hands them over); one row's problem never stops the others."""
+    hands them over), the profiles read and the decisions written together; one row's problem
+    never stops the others, and a row decided by an earlier run answers that decision."""
     cap = Cap(job.channel, job.cap.most, job.cap.days) if job.cap else None
-    decided: list[CampaignDecision] = []
+    outcomes: list[CampaignDecision | None] = []
+    requests: list[tuple[int, str | None, DecideRequest]] = []
     for item in items:
         row, values = int(item["index"]), item.get("value")
         visitor = values.get("visitor") if isinstance(values, Mapping) else None
@@ -90,31 +93,63 @@ def decide_batch(
         try:
             if not isinstance(values, Mapping):
                 raise ValueError("a row is an object (CSV: a header row names the columns)")
-            request = request_of(job, row, values)
-            answer = decider.decide(request, cap)
-            decided.append(
-                CampaignDecision(
-                    row=row, visitor=shown, status="decided", event_id=answer.event_id,
-                    action_id=answer.action_id, probability=answer.probability,
-                    exploratory=answer.exploratory,
-                )
-            )  # fmt: skip
-        except Capped as capped:
-            decided.append(CampaignDecision(row=row, visitor=shown, status="capped",
-                                            message=str(capped)))  # fmt: skip
-        except DuplicateEvent:
-            decided.append(_earlier(log, job, row, shown))
+            requests.append((row, shown, request_of(job, row, values)))
+            outcomes.append(None)
         except ValidationError as invalid:
-            problem = invalid.errors()[0]
-            where = ".".join(str(p) for p in problem["loc"])
-            message = f"{where}: {str(problem['msg']).removeprefix('Value error, ')}"
-            decided.append(CampaignDecision(row=row, visitor=shown, status="invalid",
-                                            message=message))  # fmt: skip
-        except (DeciderError, ValueError) as refused:
-            message = refused.message if isinstance(refused, DeciderError) else str(refused)
-            decided.append(CampaignDecision(row=row, visitor=shown, status="invalid",
-                                            message=message))  # fmt: skip
-    return decided
+            outcomes.append(_invalid(row, shown, _problem(invalid)))
+        except ValueError as refused:
+            outcomes.append(_invalid(row, shown, str(refused)))
+    answers = decider.decide_many([request for _, _, request in requests], cap)
+    earlier_ids = [
+        scoped_event_id(job.decision_point, event_id(job, row))
+        for (row, _, _), answer in zip(requests, answers, strict=True)
+        if isinstance(answer, DuplicateEvent)
+    ]
+    earlier = log.get_many(earlier_ids) if earlier_ids else {}
+    decided = iter(
+        _outcome(row, shown, answer, earlier, job)
+        for (row, shown, _), answer in zip(requests, answers, strict=True)
+    )
+    return [outcome if outcome is not None else next(decided) for outcome in outcomes]
+
+
+def _outcome(
+    row: int,
+    shown: str | None,
+    answer: DecideResponse | Exception,
+    earlier: Mapping[str, DecisionRecord],
+    job: CampaignJob,
+) -> CampaignDecision:
+    if isinstance(answer, DecideResponse):
+        return CampaignDecision(
+            row=row, visitor=shown, status="decided", event_id=answer.event_id,
+            action_id=answer.action_id, probability=answer.probability,
+            exploratory=answer.exploratory,
+        )  # fmt: skip
+    if isinstance(answer, Capped):
+        return CampaignDecision(row=row, visitor=shown, status="capped", message=str(answer))
+    if isinstance(answer, DuplicateEvent):
+        scoped = scoped_event_id(job.decision_point, event_id(job, row))
+        record = earlier.get(scoped)
+        if record is None:  # taken, and gone since (erased): nothing to send
+            return _invalid(row, shown, "decided before, and since erased")
+        return CampaignDecision(
+            row=row, visitor=shown, status="already_decided", event_id=scoped,
+            action_id=record.chosen_action, probability=record.probability,
+            exploratory=record.exploratory,
+        )  # fmt: skip
+    message = answer.message if isinstance(answer, DeciderError) else str(answer)
+    return _invalid(row, shown, message)
+
+
+def _invalid(row: int, shown: str | None, message: str) -> CampaignDecision:
+    return CampaignDecision(row=row, visitor=shown, status="invalid", message=message)
+
+
+def _problem(invalid: ValidationError) -> str:
+    problem = invalid.errors()[0]
+    where = ".".join(str(p) for p in problem["loc"])
+    return f"{where}: {str(problem['msg']).removeprefix('Value error, ')}"
 
 
 def write_batch(
@@ -124,20 +159,6 @@ def write_batch(
     lines = "".join(d.model_dump_json(exclude_none=True) + "\n" for d in decided)
     store.put_text(key, lines, "application/x-ndjson")
     return CampaignBatchResult(key=key, counts=dict(Counter(d.status for d in decided)))
-
-
-def _earlier(log: DecisionLog, job: CampaignJob, row: int, shown: str | None) -> CampaignDecision:
-    """A row decided by an earlier run of its batch: that decision, as it was."""
-    scoped = scoped_event_id(job.decision_point, event_id(job, row))
-    record = log.get(scoped)
-    if record is None:  # taken, and gone since (erased): nothing to send
-        return CampaignDecision(row=row, visitor=shown, status="invalid",
-                                message="decided before, and since erased")  # fmt: skip
-    return CampaignDecision(
-        row=row, visitor=shown, status="already_decided", event_id=scoped,
-        action_id=record.chosen_action, probability=record.probability,
-        exploratory=record.exploratory,
-    )  # fmt: skip
 
 
 def _feature(value: Any) -> Any:

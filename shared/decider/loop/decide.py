@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -13,7 +13,7 @@ from decider.context import profiles
 from decider.context.enrichment import enrich
 from decider.context.explanations import explanation
 from decider.context.profiles import Profile
-from decider.errors import InvalidRequest
+from decider.errors import DeciderError, DuplicateEvent, InvalidRequest
 from decider.learning.featurize import features_of
 from decider.learning.model_cache import ModelCache
 from decider.learning.policy import sample, uniform
@@ -96,6 +96,53 @@ class Decider:
         """Decide and log; with ``cap``, raise Capped (and log nothing) for a visitor whose
         profile shows the cap reached."""
         now = self.now()
+        user_hash = self._user_hash(request)
+        stored = self.profiles.of(user_hash) if user_hash and self.profiles else None
+        record, response = self._decided(request, now, user_hash, stored, cap)
+        self.log.put(record)
+        return response
+
+    def decide_many(
+        self, requests: Sequence[DecideRequest], cap: Cap | None = None
+    ) -> list[DecideResponse | Exception]:
+        """Decide a batch (a campaign's rows): the profiles read together, the decisions
+        written together. Each answer is a decision, or what kept it from being one: Capped,
+        a DeciderError, or DuplicateEvent for an event id already logged (nothing is written
+        for it)."""
+        now = self.now()
+        hashes = [self._user_hash(request) for request in requests]
+        stored: dict[str, Profile] = {}
+        if self.profiles is not None:
+            stored = self.profiles.of_many({h for h in hashes if h is not None})
+        answers: list[DecideResponse | Exception] = []
+        records: list[DecisionRecord] = []
+        for request, user_hash in zip(requests, hashes, strict=True):
+            try:
+                found = stored.get(user_hash) if user_hash else None
+                record, response = self._decided(request, now, user_hash, found, cap)
+            except (Capped, DeciderError) as refused:
+                answers.append(refused)
+                continue
+            records.append(record)
+            answers.append(response)
+        taken = self.log.get_many([record.event_id for record in records])
+        self.log.put_many([record for record in records if record.event_id not in taken])
+        return [
+            DuplicateEvent(f"event {answer.event_id!r} already exists", field="event_id")
+            if isinstance(answer, DecideResponse) and answer.event_id in taken
+            else answer
+            for answer in answers
+        ]
+
+    def _decided(
+        self,
+        request: DecideRequest,
+        now: datetime,
+        user_hash: str | None,
+        stored: Profile | None,
+        cap: Cap | None,
+    ) -> tuple[DecisionRecord, DecideResponse]:
+        """A decision and its answer, from the visitor's profile as read (nothing written)."""
         # Logged scoped to the decision point: no caller can take another decision point's
         # ids. The draw and the holdout hash depend on the id alone (and the decision point).
         given = request.event_id or self.new_event_id()
@@ -109,10 +156,8 @@ class Decider:
                 f"decision point {request.decision_point!r} takes at most {limit} actions",
                 field="actions",
             )
-        user_hash = self._user_hash(request)
         # The profile as of the visit, as the context is (the visit's timestamp, or now).
         visit_at = request.context.timestamp or now
-        stored = self.profiles.of(user_hash) if user_hash and self.profiles else None
         if cap is not None and stored is not None:
             since = (visit_at - timedelta(days=cap.days)).timestamp()
             if stored.contacts_since(cap.channel, since) >= cap.most:
@@ -142,28 +187,26 @@ class Decider:
             # holdout traffic (never learned): the baseline action, at probability 1.
             chosen = baseline
             pmf = [1.0 if index == chosen else 0.0 for index in range(len(actions))]
-        self.log.put(
-            DecisionRecord(
-                event_id=event_id,
-                decision_point=request.decision_point,
-                decided_at=now,
-                features=features,
-                chosen_index=chosen,
-                probability=pmf[chosen],
-                model_version=version,
-                learnable=learns,
-                activated=not request.defer_activation,
-                expires_at=int((now + loop.retention).timestamp()),
-                holdout=holdout,
-                baseline_index=baseline,
-                mode=mode,
-                model_top=top,
-                reward_until=now + loop.reward_wait,
-                aggregation=loop.aggregation,
-                reward_range=loop.reward_range,
-                consent=request.tier,
-                user_hash=user_hash,
-            )
+        record = DecisionRecord(
+            event_id=event_id,
+            decision_point=request.decision_point,
+            decided_at=now,
+            features=features,
+            chosen_index=chosen,
+            probability=pmf[chosen],
+            model_version=version,
+            learnable=learns,
+            activated=not request.defer_activation,
+            expires_at=int((now + loop.retention).timestamp()),
+            holdout=holdout,
+            baseline_index=baseline,
+            mode=mode,
+            model_top=top,
+            reward_until=now + loop.reward_wait,
+            aggregation=loop.aggregation,
+            reward_range=loop.reward_range,
+            consent=request.tier,
+            user_hash=user_hash,
         )
         kind: ChoiceKind = "baseline"
         if online:
@@ -177,7 +220,7 @@ class Decider:
             (RankedAction(id=a.id, probability=p) for a, p in zip(actions, pmf, strict=True)),
             key=lambda ranked: -ranked.probability,
         )
-        return DecideResponse(
+        return record, DecideResponse(
             event_id=event_id,
             decision_point=request.decision_point,
             action_id=actions[chosen].id,

@@ -102,6 +102,14 @@ class DynamoDecisionLog(AwsStore):
         ).get("Item")
         return record_of(item) if item is not None else None
 
+    def get_many(self, event_ids: Collection[str]) -> dict[str, DecisionRecord]:
+        keys = [{"event_id": {"S": e}} for e in dict.fromkeys(event_ids)]
+        items = batch_get(self.client, self._table, keys, consistent=True)
+        return {item["event_id"]["S"]: record_of(item) for item in items}
+
+    def put_many(self, records: Collection[DecisionRecord]) -> None:
+        batch_write(self.client, self._table, [_item(record) for record in records])
+
     def record_reward(
         self,
         event_id: str,
@@ -357,3 +365,42 @@ def record_of(item: dict[str, Any]) -> DecisionRecord:
         consent=cast(ConsentTier, item["consent"]["S"]) if "consent" in item else "personal",
         user_hash=item["user_hash"]["S"] if "user_hash" in item else None,
     )
+
+
+BATCH_GET = 100  # keys a BatchGetItem takes
+BATCH_WRITE = 25  # items a BatchWriteItem takes
+
+
+def batch_get(
+    client: Any, table: str, keys: list[dict[str, Any]], *, consistent: bool = False
+) -> list[dict[str, Any]]:
+    """Every item of these keys that exists, in BatchGetItems of 100, the unprocessed keys
+    asked again (with a pause that grows) until none is left."""
+    found: list[dict[str, Any]] = []
+    for start in range(0, len(keys), BATCH_GET):
+        waiting: dict[str, Any] = {
+            table: {"Keys": keys[start : start + BATCH_GET], "ConsistentRead": consistent}
+        }
+        for attempt in itertools.count():
+            answer = client.batch_get_item(RequestItems=waiting)
+            found.extend(answer.get("Responses", {}).get(table, []))
+            waiting = answer.get("UnprocessedKeys") or {}
+            if not waiting:
+                break
+            time.sleep(min(0.05 * 2**attempt, 2.0))
+    return found
+
+
+def batch_write(client: Any, table: str, items: list[dict[str, Any]]) -> None:
+    """Put these items in BatchWriteItems of 25, the unprocessed ones sent again (with a
+    pause that grows) until none is left."""
+    for start in range(0, len(items), BATCH_WRITE):
+        waiting: dict[str, Any] = {
+            table: [{"PutRequest": {"Item": item}} for item in items[start : start + BATCH_WRITE]]
+        }
+        for attempt in itertools.count():
+            answer = client.batch_write_item(RequestItems=waiting)
+            waiting = answer.get("UnprocessedItems") or {}
+            if not waiting:
+                break
+            time.sleep(min(0.05 * 2**attempt, 2.0))

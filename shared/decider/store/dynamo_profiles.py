@@ -8,6 +8,7 @@ from typing import Any
 
 from decider.records import StoredProfile
 from decider.store.aws import AwsStore
+from decider.store.dynamo_log import batch_get
 
 
 class DynamoProfileStore(AwsStore):
@@ -21,16 +22,14 @@ class DynamoProfileStore(AwsStore):
         item = self.client.get_item(TableName=self._table, Key={"visitor": {"S": visitor}}).get(
             "Item"
         )
-        if item is None:
-            return None
-        return StoredProfile(
-            visitor=visitor,
-            body=item["body"]["S"],
-            version=int(item["version"]["N"]),
-            linked_to=item["linked_to"]["S"] if "linked_to" in item else None,
-            aliases=tuple(item["aliases"]["SS"]) if "aliases" in item else (),
-            source_version=int(item["source_version"]["N"]) if "source_version" in item else 0,
-        )
+        return _stored(item) if item is not None else None
+
+    def read_many(self, visitors: Collection[str]) -> dict[str, StoredProfile]:
+        keys = [{"visitor": {"S": v}} for v in dict.fromkeys(visitors)]
+        return {
+            item["visitor"]["S"]: _stored(item)
+            for item in batch_get(self.client, self._table, keys)
+        }
 
     def write(self, item: StoredProfile, expires_at: int) -> bool:
         stored = _item(item, item.version + 1, expires_at)
@@ -89,3 +88,14 @@ def _item(item: StoredProfile, version: int, expires_at: int) -> dict[str, Any]:
     if item.aliases:
         stored["aliases"] = {"SS": sorted(set(item.aliases))}
     return stored
+
+
+def _stored(item: dict[str, Any]) -> StoredProfile:
+    return StoredProfile(
+        visitor=item["visitor"]["S"],
+        body=item["body"]["S"],
+        version=int(item["version"]["N"]),
+        linked_to=item["linked_to"]["S"] if "linked_to" in item else None,
+        aliases=tuple(item["aliases"]["SS"]) if "aliases" in item else (),
+        source_version=int(item["source_version"]["N"]) if "source_version" in item else 0,
+    )

@@ -39,6 +39,13 @@ class MemoryDecisionLog:
     def get(self, event_id: str) -> DecisionRecord | None:
         return self.records.get(event_id)
 
+    def get_many(self, event_ids: Collection[str]) -> dict[str, DecisionRecord]:
+        return {e: self.records[e] for e in event_ids if e in self.records}
+
+    def put_many(self, records: Collection[DecisionRecord]) -> None:
+        for record in records:
+            self.records[record.event_id] = record
+
     def record_reward(
         self,
         event_id: str,
@@ -261,6 +268,10 @@ class MemoryProfileStore:
         self.reads += 1
         found = self.items.get(visitor)
         return found[0] if found else None
+
+    def read_many(self, visitors: Collection[str]) -> dict[str, StoredProfile]:
+        self.reads += 1
+        return {v: self.items[v][0] for v in visitors if v in self.items}
 
     def write(self, item: StoredProfile, expires_at: int) -> bool:
         with self._lock:
