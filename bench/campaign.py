@@ -69,7 +69,7 @@ def run(rows: int) -> list[str]:
         execution = call(twin.base, "POST", "/_local/state-machines/CampaignStateMachine", job)
         elapsed = time.perf_counter() - started
         listed = s3.list_objects_v2(Bucket=bucket, Prefix="campaigns/bench/decisions/")
-        decided = []
+        decided: list[dict[str, Any]] = []
         for entry in listed.get("Contents", []):
             body = s3.get_object(Bucket=bucket, Key=entry["Key"])["Body"].read().decode()
             decided.extend(json.loads(line) for line in body.splitlines())

@@ -54,7 +54,7 @@ def job(campaign: str, key: str, **changes: Any) -> dict[str, Any]:
 def decisions(stack: LocalStack, campaign: str) -> list[dict[str, Any]]:
     s3 = boto3.client("s3")
     listed = s3.list_objects_v2(Bucket=bucket(stack), Prefix=f"campaigns/{campaign}/decisions/")
-    found = []
+    found: list[dict[str, Any]] = []
     for entry in listed.get("Contents", []):
         body = s3.get_object(Bucket=bucket(stack), Key=entry["Key"])["Body"].read().decode()
         found.extend(json.loads(line) for line in body.splitlines())
