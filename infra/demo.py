@@ -34,6 +34,7 @@ from typing import IO, Any
 import boto3
 from decider.http.keys import new_key
 
+from infra.demo_profiles import Scenes
 from infra.shops import (
     Visitor,
     best_probability,
@@ -208,13 +209,10 @@ def privacy_check(client: Client, twin_log: IO[bytes]) -> str | None:
     left = len(client.post(f"/users/{shopper}/export", method="GET")["decisions"])
     twin_log.seek(0)
     log = twin_log.read().decode(errors="replace")
-    found = re.search(r"AWS: moto on :(\d+)", log)
-    if not found:
-        return "the twin did not say where its AWS is"
     aws = boto3.session.Session(
         aws_access_key_id="local", aws_secret_access_key="local", region_name="us-east-1"
     )
-    endpoint = f"http://127.0.0.1:{found.group(1)}"
+    endpoint = aws_endpoint(twin_log)
     dynamodb = aws.client("dynamodb", endpoint_url=endpoint)
     s3 = aws.client("s3", endpoint_url=endpoint)
     stored = [json.dumps(dynamodb.scan(TableName=t)["Items"])
@@ -235,6 +233,15 @@ def privacy_check(client: Client, twin_log: IO[bytes]) -> str | None:
     if exported == 0 or erased != exported or left or clear:
         return "a shopper's data was not exported and erased, or an id is kept in clear"
     return None
+
+
+def aws_endpoint(twin_log: IO[bytes]) -> str:
+    """Where the twin's moto listens, as its log says."""
+    twin_log.seek(0)
+    found = re.search(r"AWS: moto on :(\d+)", twin_log.read().decode(errors="replace"))
+    if not found:
+        raise SystemExit("the twin did not say where its AWS is")
+    return f"http://127.0.0.1:{found.group(1)}"
 
 
 def retrain(client: Client) -> dict[str, dict[str, Any]]:
@@ -379,6 +386,7 @@ def main(argv: list[str] | None = None) -> int:
             predicted = lift if lift.get("n") else predicted
             if found[APPRENTICE]["graduated"]:
                 graduated = number
+        scenes = Scenes(client, aws_endpoint(twin_log), REWARD_WAIT_SECONDS).run()
         client.post("/_local/schedules/ExportFunction")
         private = privacy_check(client, twin_log)
     finally:
@@ -398,7 +406,16 @@ def main(argv: list[str] | None = None) -> int:
     learned = policy >= 2 * uniform and policy >= 0.8 * best
     apprenticed = all(r.apprentice_off_rule == 0 for r in rounds if r.apprentice_mode != "online")
     logged_only = sum(r.logging_only_off_rule for r in rounds)
-    ok = learned and graduated is not None and apprenticed and logged_only == 0 and not private
+    ok = (
+        learned
+        and graduated is not None
+        and apprenticed
+        and logged_only == 0
+        and not private
+        and not scenes
+    )
+    for problem in scenes:
+        print(f"\nPROBLEM: {problem}")
     apprentice = (
         f"served the shop's rule until it graduated after round {graduated}"
         if graduated

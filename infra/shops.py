@@ -6,6 +6,7 @@ conversion model, it only learns it from rewards.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import random
 from dataclasses import dataclass
@@ -502,8 +503,21 @@ class Shopper:
         )
 
 
+# Shoppers' visits fall before the earliest clock of the demo, tests and benchmarks: what they
+# browsed must not lie in the API's future.
+_SHOPPERS_UNTIL = datetime(2026, 11, 21, tzinfo=UTC)
+
+
 def shopper(rng: random.Random, index: int) -> Shopper:
-    return Shopper(f"shopper-{index}-{rng.randrange(10**9)}", rng.choice(TASTES), person(rng))
+    who = person(rng)
+    start = datetime(2026, 1, 1, tzinfo=UTC)
+    year = timedelta(days=365)
+    at = start + (who.at - start) * ((_SHOPPERS_UNTIL - start) / year)
+    return Shopper(
+        f"shopper-{index}-{rng.randrange(10**9)}",
+        rng.choice(TASTES),
+        dataclasses.replace(who, at=at),
+    )
 
 
 @dataclass(frozen=True)

@@ -112,6 +112,7 @@ class LocalStack:
         self._lock = threading.RLock()
         # Where each stream event source has read to: (function, table) -> shard -> iterator
         self._stream_positions: dict[tuple[str, str], dict[str, str]] = {}
+        self._stream_failures: dict[tuple[str, str, str], int] = {}  # how often a batch failed
 
     def create_resources(self) -> None:
         dynamodb = boto3.client("dynamodb", region_name=REGION)
@@ -360,22 +361,23 @@ class LocalStack:
                 received += len(batch)
                 try:
                     result = self.invoke(function, {"Records": batch})
-                except Exception:
-                    failed += len(batch)
-                    next_position = streams.get_shard_iterator(
-                        StreamArn=arn, ShardId=shard_id, ShardIteratorType="AT_SEQUENCE_NUMBER",
-                        SequenceNumber=batch[0]["dynamodb"]["SequenceNumber"],
-                    )["ShardIterator"]  # fmt: skip
-                    break
-                failures = (result or {}).get("batchItemFailures", [])
-                if source.reports_failures and failures:
-                    failed += len(failures)
-                    first = min(f["itemIdentifier"] for f in failures)
-                    next_position = streams.get_shard_iterator(
-                        StreamArn=arn, ShardId=shard_id, ShardIteratorType="AT_SEQUENCE_NUMBER",
-                        SequenceNumber=first,
-                    )["ShardIterator"]  # fmt: skip
-                    break
+                    reported = (result or {}).get("batchItemFailures", [])
+                    failures = reported if source.reports_failures else []
+                except Exception:  # the whole batch is handed again
+                    failures = [{"itemIdentifier": batch[0]["dynamodb"]["SequenceNumber"]}]
+                if not failures:
+                    continue
+                failed += len(failures)
+                first = min((f["itemIdentifier"] for f in failures), key=int)
+                tries = self._stream_failures.get((function, shard_id, first), 0) + 1
+                self._stream_failures[(function, shard_id, first)] = tries
+                if 0 <= source.max_retries < tries:
+                    continue  # as Lambda drops a batch past MaximumRetryAttempts
+                next_position = streams.get_shard_iterator(
+                    StreamArn=arn, ShardId=shard_id, ShardIteratorType="AT_SEQUENCE_NUMBER",
+                    SequenceNumber=first,
+                )["ShardIterator"]  # fmt: skip
+                break
             if next_position:
                 positions[shard_id] = next_position
         return {"received": received, "failed": failed}

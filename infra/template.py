@@ -88,6 +88,7 @@ class StreamSource:
     batch_size: int
     reports_failures: bool
     filters: list[dict[str, Any]]  # FilterCriteria patterns (any one matches)
+    max_retries: int = -1  # MaximumRetryAttempts: a batch failing more often is skipped
 
 
 @dataclass(frozen=True)
@@ -318,7 +319,8 @@ def _function(
                 for found in event_props.get("FilterCriteria", {}).get("Filters", [])
             ]
             size = int(event_props.get("BatchSize", 100))
-            streams.append(StreamSource(table, size, reports, patterns))
+            retries = int(event_props.get("MaximumRetryAttempts", -1))
+            streams.append(StreamSource(table, size, reports, patterns, retries))
     return FunctionSpec(
         logical_id=logical_id,
         code_uri=str(props.get("CodeUri", globals_.get("CodeUri", "."))),

@@ -198,9 +198,9 @@ class DecisionLog(Protocol):
     def get_many(self, event_ids: Collection[str]) -> dict[str, DecisionRecord]:
         """The decisions stored under any of these event ids, by event id."""
 
-    def put_many(self, records: Collection[DecisionRecord]) -> None:
-        """Store new decisions together, unconditionally: for event ids just found free
-        (get_many) by the only writer of them (a campaign's batch)."""
+    def put_many(self, records: Collection[DecisionRecord]) -> set[str]:
+        """Store new decisions together, each only if its event id is free; the event ids
+        that were taken (nothing is written for them)."""
 
     def record_reward(
         self,
@@ -268,8 +268,9 @@ class ProfileStore(Protocol):
         ``item.version`` (0: none stored); False, and nothing written, otherwise."""
 
     def write_copy(self, item: StoredProfile, expires_at: int) -> bool:
-        """Store a linked id's copy of its known visitor's profile, only if the id holds no
-        item or a copy of the same visitor older than ``item.source_version``."""
+        """Refresh a linked id's copy of its known visitor's profile, only if the id is still
+        linked to that visitor and holds an older copy than ``item.source_version``; its
+        version grows."""
 
     def delete(self, visitors: Collection[str]) -> int:
         """Delete these visitors' items; how many there were."""

@@ -530,8 +530,11 @@ class CampaignInput(Strict):
     )
 
 
+MAX_CAP = 32  # the most contacts a frequency cap counts (a profile keeps that many a channel)
+
+
 class FrequencyCap(Strict):
-    most: Annotated[int, Field(strict=True, ge=1, le=100)] = Field(
+    most: Annotated[int, Field(strict=True, ge=1, le=MAX_CAP)] = Field(
         description="At most this many messages on the campaign's channel..."
     )
     days: Annotated[float, Field(strict=True, gt=0, le=365)] = Field(

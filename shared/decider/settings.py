@@ -76,6 +76,10 @@ def without_exploration(args: list[str]) -> list[str]:
     return kept
 
 
+# Recorded in a model's lineage after its VW arguments (and taken out before VW sees them).
+REWARD_SCALE_FLAG = "--reward_scale"
+
+
 # SquareCB, greedier than VW's default gamma scale of 10 (docs/benchmarks.md).
 DEFAULT_EXPLORATION = ("--squarecb", "--gamma_scale", "50")
 
@@ -99,13 +103,32 @@ class LoopSettings(BaseModel):
     promotion_tolerance: Annotated[float, Field(ge=0)] = 0.0
     learning_mode: LearningMode = "online"
     holdout_share: Annotated[float, Field(ge=0, le=0.5)] = 0.0  # of traffic, served the baseline
-    # Rewards learned divided by the largest magnitude of the reward range (trainer.reward_scale)
+    # Rewards learned divided by the largest magnitude of the reward range (reward_scale)
     scale_rewards: bool = True
 
     @property
     def tuning(self) -> list[str]:
-        """The VW arguments a model version records: it can only be continued under them."""
+        """The VW arguments a model is trained with: it can only be continued under them."""
         return [*self.exploration, *self.learner]
+
+    @property
+    def reward_scale(self) -> float:
+        """What rewards are divided by before VW learns them: the largest magnitude of the
+        reward range (1 for the default -1 to 1), so that a margin in euros is learned on the
+        scale a conversion is, which VW's learning rates and SquareCB's exploration are tuned
+        for. Estimates and reports stay in the reward's own unit."""
+        if not self.scale_rewards:
+            return 1.0
+        largest = max(abs(self.reward_range[0]), abs(self.reward_range[1]))
+        return largest if largest > 0 else 1.0
+
+    @property
+    def lineage(self) -> str:
+        """What a model version records as its lineage: its VW arguments and, when rewards
+        are scaled, the scale (a model learned on one scale is not continued on another)."""
+        scale = self.reward_scale
+        suffix = f" {REWARD_SCALE_FLAG} {scale:g}" if scale != 1.0 else ""
+        return " ".join(self.tuning) + suffix
 
     def for_decision_point(self, settings: DecisionPointSettings) -> LoopSettings:
         """These (the stack's) settings with what a decision point sets itself in their place."""

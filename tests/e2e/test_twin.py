@@ -213,7 +213,7 @@ def test_a_conversion_sent_to_the_queue_is_recorded_by_the_consumer(twin: Runnin
     body = {"event_id": decision["event_id"], "value": 1.0, "reward_id": "order-77"}
     sqs.send_message(QueueUrl=url, MessageBody=json.dumps(body))
     # Then the consumer takes it off the queue
-    deadline = time.monotonic() + 20
+    deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         attributes = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
         waiting = int(attributes["ApproximateNumberOfMessages"])

@@ -6,14 +6,14 @@ from __future__ import annotations
 import json
 import random
 from collections.abc import Generator
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import boto3
 import pytest
 import time_machine
 
-from infra.shops import PROFILE_OFFERS, Shopper, person, shopper
+from infra.shops import PLACES, PROFILE_OFFERS, Person, Shopper, shopper
 from infra.stack import LocalStack
 from tests.conftest import TEST_KEY, make_stack, retrain_report
 
@@ -124,8 +124,8 @@ def test_a_visitor_who_browsed_boots_on_the_web_gets_boots_in_the_app_and_is_tol
 ) -> None:
     train(stack, clock, 700)
     # Given a visitor who browsed winter boots on the web yesterday (interactions only)
-    rng = random.Random(11)
-    who = Shopper("cookie-boots", "winter-boots", person(rng))
+    boston = Person(datetime(2026, 11, 20, 18, tzinfo=UTC), PLACES[0], "mobile", "new")
+    who = Shopper("cookie-boots", "winter-boots", boston)
     at = (who.person.at - timedelta(days=1)).isoformat().replace("+00:00", "Z")
     post_interactions(stack, boots_browser(who.visitor, at))
 

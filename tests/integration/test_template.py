@@ -11,8 +11,10 @@ import boto3
 import pytest
 from decider.settings import (
     AdminSettings,
+    CampaignSettings,
     DecideSettings,
     ExportSettings,
+    InteractionsSettings,
     PersonalizerSettings,
     RetrainSettings,
     RewardSettings,
@@ -43,6 +45,9 @@ SETTINGS: dict[str, type[StackSettings]] = {
     "PersonalizerFunction": PersonalizerSettings,
     "AdminFunction": AdminSettings,
     "ExportFunction": ExportSettings,
+    "InteractionsFunction": InteractionsSettings,
+    "ShownFunction": StackSettings,
+    "CampaignFunction": CampaignSettings,
 }
 
 
@@ -210,6 +215,9 @@ ROUTE_AUTH = {
     "GET /decision-points/{decision_point}/report": "AWS_IAM",
     "GET /users/{user_id}/export": "AWS_IAM",
     "DELETE /users/{user_id}": "AWS_IAM",
+    # Servers with a server key, or pages with a publishable key: the function checks either
+    "POST /interactions": None,
+    "POST /visitors/link": "ServerKey",
 }
 
 

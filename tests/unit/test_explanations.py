@@ -199,7 +199,9 @@ def test_escaped_features_are_named_as_they_were_sent() -> None:
     ]
     assert explained.factors[0].namespace == "profile"
     assert explained.factors[1].namespace == "visit"
-    assert explained.reason == "Picked for you, from your profile."
+    # the sentence says the strongest specific factor, a generic profile feature only when
+    # nothing specific raised the choice
+    assert explained.reason == "Because you looked at 50% off."
 
 
 @given(name=st.text(min_size=1, max_size=20), value=st.text(max_size=20))
@@ -209,3 +211,12 @@ def test_any_escaped_feature_is_unescaped_to_its_own_name_and_value(name: str, v
     ).factors
 
     assert (factor.feature, factor.value) == (name, value)
+
+
+def test_a_generic_factor_speaks_only_when_nothing_specific_raised_the_choice() -> None:
+    # Activity every visitor has speaks for an action's popularity, not for this visitor
+    both = explanation("best", [("ph", "activity", 0.5), ("ph", "top_categories=boots", 0.1)])
+    assert both.reason == "Because you looked at boots."
+    assert [f.feature for f in both.factors] == ["activity", "top_categories"]  # by weight
+    alone = explanation("best", [("ph", "activity", 0.5), ("c", "season=winter", -0.2)])
+    assert alone.reason == "Picked for you, from what you have done with us."

@@ -139,20 +139,32 @@ def test_a_visitor_never_seen_has_no_profile(service: Profiles, users: UserHashe
 
 
 def test_actions_shown_make_the_visitors_fatigue(service: Profiles, users: UserHasher) -> None:
+    # Given a visitor with a profile
+    service.record([interaction("cookie-7f3a")], NOW)
     visitor = users.hash("cookie-7f3a")
-    when = datetime(2026, 12, 1, 17, 0, tzinfo=UTC)
+    when = datetime(2026, 12, 1, 17, 0, tzinfo=UTC).timestamp()
 
-    updated = service.shown(
-        [(visitor, "home", "boots", when, "web"), (visitor, "home", "boots", when, None)], NOW
-    )
+    # When two decisions showed them the boots (the stream hands the first one twice)
+    first = profiles.Shown("home", "boots", when, "web", "home:e-1")
+    second = profiles.Shown("home", "boots", when, None, "home:e-2")
+    updated = service.shown([(visitor, first), (visitor, second), (visitor, first)], NOW)
 
+    # Then each counts once toward the fatigue, and the web contact toward a frequency cap
     assert updated == 1
     found = profiles.fatigue(
         profile(service, "cookie-7f3a"), "home", ["boots", "hats"], NOW.timestamp(), 30.0
     )
     assert found == [{"times_shown": 2.0, "hours_since_shown": 1.0}, {}]
-    # and the web contact (only the first said where) counts toward a frequency cap
-    assert profile(service, "cookie-7f3a").contacts_since("web", when.timestamp()) == 1
+    assert profile(service, "cookie-7f3a").contacts_since("web", when) == 1
+
+
+def test_what_was_shown_never_makes_a_profile_for_a_visitor_who_has_none(
+    service: Profiles, users: UserHasher, store: MemoryProfileStore
+) -> None:
+    # An erased person's decisions still in the stream must not bring them back
+    shown = profiles.Shown("home", "boots", NOW.timestamp(), "web", "home:e-9")
+    assert service.shown([(users.hash("erased-1"), shown)], NOW) == 0
+    assert store.items == {}
 
 
 # --- ids only as keyed hashes -------------------------------------------------------------------

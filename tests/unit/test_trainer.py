@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import json
 from collections import Counter
@@ -14,8 +13,8 @@ import pytest
 from decider.learning import trainer
 from decider.learning.featurize import Label
 from decider.learning.model_cache import ModelCache
-from decider.learning.policy import Examples, Policy
-from decider.learning.trainer import CLOCK_SKEW, retrain, retrain_all, reward_scale
+from decider.learning.policy import Examples, Policy, lineage
+from decider.learning.trainer import CLOCK_SKEW, retrain, retrain_all
 from decider.loop.decide import Decider
 from decider.loop.events import activate, record_reward
 from decider.records import DecisionRecord, StaleModel, earned
@@ -23,6 +22,7 @@ from decider.schemas import (
     DecideRequest,
     DecisionPointSettings,
     RetrainReport,
+    RewardRange,
     RewardRequest,
     SettingsChange,
 )
@@ -561,7 +561,8 @@ def test_a_change_of_exploration_starts_a_new_model_and_decide_loads_each_as_tra
     shop.decide(5)
     shop.clock.move_to(shop.settle_after(shop.clock()))
     assert shop.retrain().model_version == "1"
-    assert shop.registry.current(DP).exploration == "--epsilon 0.2 --coin"  # type: ignore[union-attr]  # tuning: exploration, learner
+    # the lineage: exploration, learner, and the reward scale (this shop's range is -5 to 5)
+    assert shop.registry.current(DP).exploration == "--epsilon 0.2 --coin --reward_scale 5"  # type: ignore[union-attr]
     # When the operator switches to an exploration VW cannot continue epsilon's model with
     shop.loop = shop.loop.model_copy(update={"exploration": ["--cover", "3"]})
     shop.decide(5)
@@ -569,7 +570,7 @@ def test_a_change_of_exploration_starts_a_new_model_and_decide_loads_each_as_tra
     report = shop.retrain()
     # Then version 2 is a new model, recorded with its own arguments
     assert (report.status, report.model_version, report.decisions_learned) == ("trained", "2", 5)
-    assert shop.registry.current(DP).exploration == "--cover 3 --coin"  # type: ignore[union-attr]
+    assert shop.registry.current(DP).exploration == "--cover 3 --coin --reward_scale 5"  # type: ignore[union-attr]
     # And a decide configured with the old arguments still loads and serves version 2
     served = shop.decider.models.model(DP, shop.clock())
     assert served.version == 2
@@ -830,15 +831,36 @@ def test_retrain_all_goes_least_recently_retrained_first_and_defers_when_time_ru
     ]
 
 
-def test_rewards_are_learned_on_the_scale_of_their_range_and_reported_in_their_units() -> None:
+def test_rewards_are_learned_on_the_scale_of_their_range_which_a_lineage_records() -> None:
     # A conversion (-1 to 1) is learned as it is; a margin of 0 to 60 EUR divided by 60
     loop = LoopSettings(reward_wait=WAIT)
-    assert reward_scale(loop, []) == 1.0
+    assert loop.reward_scale == 1.0
+    assert loop.lineage == " ".join(loop.tuning)
     margins = loop.model_copy(update={"reward_range": (0.0, 60.0)})
-    assert reward_scale(margins, []) == 60.0
-    # a decision logged under a wider range widens it; the bench's "unscaled" turns it off
+    assert margins.reward_scale == 60.0
+    # A model learned on one scale is not continued on another: the lineage says the scale,
+    # and VW is loaded without it
+    assert margins.lineage == " ".join(loop.tuning) + " --reward_scale 60"
+    assert lineage(margins.lineage, []) == loop.tuning
+    # the bench's "unscaled" variant learns in the reward's units
+    unscaled = margins.model_copy(update={"scale_rewards": False})
+    assert unscaled.reward_scale == 1.0
+
+
+def test_a_new_reward_range_starts_a_new_model() -> None:
     shop = Shop()
-    (event_id,) = shop.decide(1)
-    wider = dataclasses.replace(shop.log.records[event_id], reward_range=(-100.0, 80.0))
-    assert reward_scale(margins, [wider]) == 100.0
-    assert reward_scale(margins.model_copy(update={"scale_rewards": False}), [wider]) == 1.0
+    for event_id in shop.decide(30):
+        shop.reward(event_id, 1.0 if shop.log.records[event_id].chosen_index == 1 else 0.0)
+    shop.clock.move_to(shop.settle_after(T0))
+    assert shop.retrain().model_version == "1"
+    # When the decision point's rewards become margins of 0 to 60
+    shop.registry.configure(
+        DP, DecisionPointSettings(reward_range=RewardRange(low=0, high=60)), CHANGE
+    )
+    shop.decide(5)
+    shop.clock.move_to(shop.clock() + WAIT + timedelta(minutes=1))
+    shop.retrain()
+    # Then the new version records the scale, and is a new lineage
+    versions = shop.registry.versions(DP)
+    assert versions[-1].exploration.endswith("--reward_scale 60")
+    assert not versions[0].exploration.endswith("--reward_scale 60")

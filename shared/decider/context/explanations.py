@@ -15,6 +15,7 @@ EXPLORATORY = "Something new we think you may like."
 BASELINE = "Our featured pick right now."
 POPULAR = "Popular with shoppers right now."
 NAMESPACES = {"c": "context", "x": "visit", "p": "profile", "ph": "history"}
+GENERIC = frozenset({"profile_activity", "profile", "visit"})
 _CONTEXT_FAMILIES = {
     "season": "season_place",
     "seasonal_month": "season_place",
@@ -66,10 +67,14 @@ def explanation(
         return Explanation(kind=kind, reason=EXPLORATORY, factors=[])
     if kind == "baseline":
         return Explanation(kind=kind, reason=BASELINE, factors=[])
-    factors = [_factor(ns, key, weight) for ns, key, weight in contributions if weight > 0]
-    factors = factors[:MAX_FACTORS]
-    reason = next((s for s in map(sentence, factors) if s is not None), POPULAR)
-    return Explanation(kind=kind, reason=reason, factors=factors)
+    raised = [_factor(ns, key, weight) for ns, key, weight in contributions if weight > 0]
+    # The sentence says the strongest specific factor (a category, a place, the season...):
+    # how active a visitor is, or the shop's own visit features, are said only when nothing
+    # specific raised the choice; a feature every visitor has otherwise speaks for the
+    # action's popularity, not for this visitor.
+    specific = [f for f in raised if f.family not in GENERIC]
+    reason = next((s for s in map(sentence, [*specific, *raised]) if s is not None), POPULAR)
+    return Explanation(kind=kind, reason=reason, factors=raised[:MAX_FACTORS])
 
 
 def _factor(ns: str, key: str, weight: float) -> Factor:

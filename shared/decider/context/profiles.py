@@ -20,13 +20,17 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from decider.schemas import MAX_CAP
+
 DAY = 86400.0
 MAX_TYPES = 16
 MAX_CATEGORIES = 16
 MAX_CHANNELS = 8
 MAX_ITEMS = 10
 MAX_SHOWN = 64
-MAX_CONTACTS = 16  # the latest times a visitor was reached on each channel (frequency caps)
+# The latest times a visitor was reached on each channel: as many as a frequency cap counts.
+MAX_CONTACTS = MAX_CAP
+MAX_SHOWN_IDS = 256  # decisions counted as shown, as digests: a stream batch sent again
 # Interaction ids are kept as short digests, more than a batch holds (500): a retried batch
 # counts once, the profile stays a few kilobytes (what decide's read costs).
 MAX_SEEN_IDS = 512
@@ -80,6 +84,7 @@ class Profile:
     seen_ids: tuple[str, ...] = ()
     # channel -> the latest times something was shown there (newest last)
     contacts: Mapping[str, tuple[float, ...]] = field(default_factory=dict)
+    shown_ids: tuple[str, ...] = ()  # digests of the decisions counted in ``shown``
 
     def contacts_since(self, channel: str, since: float) -> int:
         """How many times the visitor was reached on ``channel`` from ``since`` on."""
@@ -160,17 +165,35 @@ def _with_event(profile: Profile, event: Event, half_life_days: float) -> Profil
     )
 
 
+@dataclass(frozen=True)
+class Shown:
+    """An action shown to the visitor: where, when, and (when known) on which channel and by
+    which decision (counted once)."""
+
+    decision_point: str
+    action: str
+    at: float
+    channel: str | None = None
+    event_id: str | None = None
+
+
 def with_shown(
-    profile: Profile,
-    shown: Iterable[tuple[str, str, float] | tuple[str, str, float, str | None]],
-    half_life_days: float,
+    profile: Profile, shown: Iterable[Shown | tuple[Any, ...]], half_life_days: float
 ) -> Profile:
-    """The profile after these actions were shown: (decision point, action, at), and the
-    channel they were shown on, when known (its contacts: what frequency caps count)."""
+    """The profile after these actions were shown (``Shown``, or its fields as a tuple): its
+    fatigue, and its contacts per channel (what frequency caps count). A decision counted
+    before is not counted again."""
     out = profile
-    for entry in shown:
-        decision_point, action, at = entry[0], entry[1], entry[2]
-        channel = entry[3] if len(entry) > 3 else None
+    for given in shown:
+        entry = given if isinstance(given, Shown) else Shown(*given)
+        decision_point, action, at, channel = (
+            entry.decision_point, entry.action, entry.at, entry.channel
+        )  # fmt: skip
+        if entry.event_id is not None:
+            digest = seen_id(entry.event_id)
+            if digest in out.shown_ids:
+                continue
+            out = replace(out, shown_ids=(*out.shown_ids, digest)[-MAX_SHOWN_IDS:])
         if channel:
             times = sorted({*out.contacts.get(channel, ()), at})[-MAX_CONTACTS:]
             out = replace(out, contacts={**out.contacts, channel: tuple(times)})
@@ -212,6 +235,7 @@ def merged(a: Profile, b: Profile, half_life_days: float) -> Profile:
             )
             for channel in {*a.contacts, *b.contacts}
         },
+        shown_ids=tuple(dict.fromkeys((*a.shown_ids, *b.shown_ids)))[-MAX_SHOWN_IDS:],
     )
 
 
@@ -287,6 +311,7 @@ def to_json(profile: Profile) -> str:
             "shown": {k: list(v) for k, v in profile.shown.items()},
             "seen": list(profile.seen_ids),
             "contacts": {k: list(v) for k, v in profile.contacts.items()},
+            "shown_ids": list(profile.shown_ids),
         },
         separators=(",", ":"),
         ensure_ascii=False,
@@ -310,6 +335,7 @@ def from_json(text: str) -> Profile:
         shown={k: (v[0], v[1]) for k, v in data.get("shown", {}).items()},
         seen_ids=tuple(data.get("seen", [])),
         contacts={k: tuple(v) for k, v in data.get("contacts", {}).items()},
+        shown_ids=tuple(data.get("shown_ids", [])),
     )
 
 

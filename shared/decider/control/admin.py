@@ -54,9 +54,7 @@ def write_settings(
     before = loop.effective(current.settings if current else DecisionPointSettings())
     after = loop.effective(settings)
     serving = current.exploration if current and current.version is not None else None
-    new_lineage = serving is not None and serving != " ".join(
-        loop.for_decision_point(settings).tuning
-    )
+    new_lineage = serving is not None and serving != loop.for_decision_point(settings).lineage
     change = SettingsChange(
         at=now,
         principal=principal,
@@ -86,7 +84,7 @@ def serve_version(
     current = registry.current(name)
     if current is None:
         raise UnknownDecisionPoint(f"no decision point {name!r}", field="decision_point")
-    tuning = " ".join(loop.for_decision_point(current.settings).tuning)
+    tuning = loop.for_decision_point(current.settings).lineage
     change = SettingsChange(
         at=now,
         principal=principal,

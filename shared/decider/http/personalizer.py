@@ -66,7 +66,10 @@ class PersonalizerRankedAction(BaseModel):
 
 
 class PersonalizerFeatureScore(BaseModel):
-    name: str = Field(description="The feature as the request named it (nested names dotted).")
+    name: str = Field(
+        description="The feature as the request named it (nested names dotted), or as the "
+        "derived context names it (season, daypart, ...)."
+    )
     score: float = Field(description="How much it raised the action's score over the others'.")
 
 

@@ -20,7 +20,7 @@ from decider.learning.featurize import (
     to_vw_json,
 )
 from decider.records import DecisionFeatures
-from decider.settings import without_exploration
+from decider.settings import REWARD_SCALE_FLAG, without_exploration
 
 # Explaining a choice compares it with at most this many of the other actions (the likeliest).
 EXPLAIN_RIVALS = 3
@@ -157,8 +157,15 @@ class RewardModel:
 
 def lineage(recorded: str | None, default: Sequence[str]) -> list[str]:
     """The VW tuning a stored version must be loaded (or continued) with: the one it
-    recorded, or, for versions from before it was recorded, the default."""
-    return shlex.split(recorded) if recorded else list(default)
+    recorded (without the reward scale, which is not VW's), or, for versions from before it
+    was recorded, the default."""
+    if not recorded:
+        return list(default)
+    words = shlex.split(recorded)
+    if REWARD_SCALE_FLAG in words:
+        at = words.index(REWARD_SCALE_FLAG)
+        del words[at : at + 2]
+    return words
 
 
 def uniform(count: int) -> list[float]:

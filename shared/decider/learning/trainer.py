@@ -105,7 +105,7 @@ def retrain(
             decisions_learned=0,
         )
 
-    tuning = " ".join(loop.tuning)
+    tuning = loop.lineage
     serving = store.get(current.model_key) if current and current.model_key else None
     lineage_holds = current is not None and current.exploration in (None, tuning)
     if serving is not None and not lineage_holds and current is not None:
@@ -123,7 +123,7 @@ def retrain(
         # the model its estimate scored.
         report["window_end"] = until = labelled[split - 1][0].decided_at
     candidate = Policy(loop.tuning, model=serving if lineage_holds else None)
-    scale = reward_scale(loop, new)
+    scale = loop.reward_scale
     rewards = RewardModel(loop.learner, scale=scale)
     _learn(candidate, rewards, labelled[:split], loop.passes, scale)
 
@@ -305,18 +305,6 @@ def _reward(record: DecisionRecord, default_reward: float) -> float:
 
 def _label(record: DecisionRecord, default_reward: float) -> Label:
     return Label(record.chosen_index, -_reward(record, default_reward), record.probability)
-
-
-def reward_scale(loop: LoopSettings, records: list[DecisionRecord]) -> float:
-    """What rewards are divided by before VW learns them: the largest magnitude the decision
-    point's reward range allows (1 for the default -1 to 1), so that a margin in euros is
-    learned on the scale a conversion is, which VW's learning rates and SquareCB's
-    exploration are tuned for. Estimates and reports stay in the shop's units."""
-    if not loop.scale_rewards:
-        return 1.0
-    ranges = [loop.reward_range, *(r.reward_range for r in records if r.reward_range)]
-    largest = max(max(abs(low), abs(high)) for low, high in ranges)
-    return largest if largest > 0 else 1.0
 
 
 def _learn(

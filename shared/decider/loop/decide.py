@@ -106,17 +106,28 @@ class Decider:
         self, requests: Sequence[DecideRequest], cap: Cap | None = None
     ) -> list[DecideResponse | Exception]:
         """Decide a batch (a campaign's rows): the profiles read together, the decisions
-        written together. Each answer is a decision, or what kept it from being one: Capped,
-        a DeciderError, or DuplicateEvent for an event id already logged (nothing is written
-        for it)."""
+        written together, each only if its event id is still free. Each answer is a
+        decision, or what kept it from being one: DuplicateEvent for an event id already
+        logged (checked first: a batch run again decides and caps nothing twice), Capped, or
+        a DeciderError."""
         now = self.now()
+        requests = [
+            r if r.event_id is not None else r.model_copy(update={"event_id": self.new_event_id()})
+            for r in requests
+        ]
+        scoped = [scoped_event_id(r.decision_point, r.event_id or "") for r in requests]
+        taken = set(self.log.get_many(scoped))
         hashes = [self._user_hash(request) for request in requests]
         stored: dict[str, Profile] = {}
         if self.profiles is not None:
-            stored = self.profiles.of_many({h for h in hashes if h is not None})
+            wanted = {h for h, e in zip(hashes, scoped, strict=True) if h and e not in taken}
+            stored = self.profiles.of_many(wanted)
         answers: list[DecideResponse | Exception] = []
         records: list[DecisionRecord] = []
-        for request, user_hash in zip(requests, hashes, strict=True):
+        for request, user_hash, event_id in zip(requests, hashes, scoped, strict=True):
+            if event_id in taken:
+                answers.append(DuplicateEvent(f"event {event_id!r} already exists"))
+                continue
             try:
                 found = stored.get(user_hash) if user_hash else None
                 record, response = self._decided(request, now, user_hash, found, cap)
@@ -125,11 +136,10 @@ class Decider:
                 continue
             records.append(record)
             answers.append(response)
-        taken = self.log.get_many([record.event_id for record in records])
-        self.log.put_many([record for record in records if record.event_id not in taken])
+        lost = self.log.put_many(records)  # taken meanwhile (a run beside this one)
         return [
             DuplicateEvent(f"event {answer.event_id!r} already exists", field="event_id")
-            if isinstance(answer, DecideResponse) and answer.event_id in taken
+            if isinstance(answer, DecideResponse) and answer.event_id in lost
             else answer
             for answer in answers
         ]

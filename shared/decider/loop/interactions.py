@@ -17,14 +17,22 @@ from typing import Any
 
 from decider.context import profiles
 from decider.context.profiles import Event, Profile
-from decider.errors import DeciderError
+from decider.errors import DeciderError, InvalidRequest
+from decider.loop.events import FUTURE_SKEW
 from decider.privacy import UserHasher
 from decider.records import ProfileStore, StoredProfile
 from decider.schemas import Interaction, InteractionsResponse, LinkResponse
 
 ATTEMPTS = 8
+# Ids linked to one person: each update refreshes their copies, and erasure finds them all.
+MAX_LINKED = 50
 MAX_HOPS = 4  # links followed to a person's profile (a link is repointed to the person)
 MAX_PERSON_IDS = 1000  # ids a person's export or erasure gathers
+
+
+class TooManyLinks(DeciderError):
+    status = 409
+    code = "too_many_links"
 
 
 class Contended(DeciderError):
@@ -55,6 +63,13 @@ class Profiles:
         """Add interactions to their visitors' profiles, one write per visitor."""
         by_visitor: dict[str, list[Event]] = defaultdict(list)
         skipped = 0
+        for index, interaction in enumerate(interactions):
+            # One interaction dated ahead would move the profile's reference far on and make
+            # everything real worth nothing next to it.
+            if interaction.at is not None and interaction.at > now + FUTURE_SKEW:
+                raise InvalidRequest(
+                    f"interactions.{index}.at: in the future", field=f"interactions.{index}.at"
+                )
         for interaction in interactions:
             if interaction.consent != "personal":
                 skipped += 1
@@ -74,21 +89,22 @@ class Profiles:
             recorded=recorded, duplicate=duplicate, skipped=skipped, visitors=len(by_visitor)
         )
 
-    def shown(
-        self, shown: Iterable[tuple[str, str, str, datetime, str | None]], now: datetime
-    ) -> int:
-        """Record actions shown to visitors (visitor hash, decision point, action, when, on
-        which channel): the profile's fatigue and contacts. One write per visitor."""
-        by_visitor: dict[str, list[tuple[str, str, float, str | None]]] = defaultdict(list)
-        for visitor_hash, decision_point, action, at, channel in shown:
-            by_visitor[visitor_hash].append((decision_point, action, at.timestamp(), channel))
+    def shown(self, shown: Iterable[tuple[str, profiles.Shown]], now: datetime) -> int:
+        """Record actions shown to visitors (visitor hash, what was shown): the profile's
+        fatigue and contacts, each decision counted once. One write per visitor, and only
+        to a profile that exists: a person erased meanwhile is not brought back."""
+        by_visitor: dict[str, list[profiles.Shown]] = defaultdict(list)
+        for visitor_hash, entry in shown:
+            by_visitor[visitor_hash].append(entry)
+        updated = 0
         for visitor_hash, entries in by_visitor.items():
-            self.update(
+            updated += self.update(
                 visitor_hash,
                 lambda p, e=entries: profiles.with_shown(p, e, self.half_life_days),  # type: ignore[misc]
                 now,
+                create=False,
             )
-        return len(by_visitor)
+        return updated
 
     def update(
         self,
@@ -96,13 +112,16 @@ class Profiles:
         change: Callable[[Profile], Profile],
         now: datetime,
         count: Callable[[Profile, Profile], int] | None = None,
+        create: bool = True,
     ) -> int:
         """Apply ``change`` to the profile ``visitor_hash`` reads (its own, or the known
-        visitor's it is linked to) and refresh the copies; what ``count`` says it added."""
+        visitor's it is linked to) and refresh the copies; what ``count`` says it added.
+        Without ``create``, a visitor with no profile is left without one (0)."""
         for _ in range(ATTEMPTS):
-            target = self._holder(visitor_hash) or StoredProfile(
-                visitor_hash, profiles.to_json(Profile())
-            )
+            holder = self._holder(visitor_hash)
+            if holder is None and not create:
+                return 0
+            target = holder or StoredProfile(visitor_hash, profiles.to_json(Profile()))
             before = profiles.from_json(target.body)
             after = change(before)
             added = count(before, after) if count is not None else 1
@@ -187,10 +206,15 @@ class Profiles:
                 self._copy(target, target.version, now)
                 return target
             before = profiles.from_json(target.body)
+            aliases = tuple(dict.fromkeys((*target.aliases, *linked)))
+            if len(aliases) > MAX_LINKED:
+                raise TooManyLinks(
+                    f"a person has at most {MAX_LINKED} ids linked (cookies, app installs)"
+                )
             written = dataclasses.replace(
                 target,
                 body=profiles.to_json(profiles.merged(before, history, self.half_life_days)),
-                aliases=tuple(dict.fromkeys((*target.aliases, *linked))),
+                aliases=aliases,
             )
             if self.store.write(written, self._expires(now)):
                 self._copy(written, written.version + 1, now)
@@ -203,7 +227,11 @@ class Profiles:
             item = self.store.read(follower)
             if item is None or item.linked_to != former:
                 return
-            pointer = dataclasses.replace(item, body=person.body, linked_to=person.visitor)
+            # A copy of the person's from now on: the version it copied is theirs, not its
+            # former person's (whose copies it would otherwise go on refusing).
+            pointer = dataclasses.replace(
+                item, body=person.body, linked_to=person.visitor, source_version=0
+            )
             if self.store.write(pointer, self._expires(now)):
                 return
 

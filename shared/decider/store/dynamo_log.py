@@ -107,8 +107,29 @@ class DynamoDecisionLog(AwsStore):
         items = batch_get(self.client, self._table, keys, consistent=True)
         return {item["event_id"]["S"]: record_of(item) for item in items}
 
-    def put_many(self, records: Collection[DecisionRecord]) -> None:
-        batch_write(self.client, self._table, [_item(record) for record in records])
+    def put_many(self, records: Collection[DecisionRecord]) -> set[str]:
+        """In transactions of 100 conditional puts (twice a PutItem's write units: a batch
+        write cannot be conditional); a transaction that finds an id taken is done again one
+        conditional put at a time."""
+        taken: set[str] = set()
+        listed = list(records)
+        for start in range(0, len(listed), TRANSACTION):
+            chunk = listed[start : start + TRANSACTION]
+            try:
+                self.client.transact_write_items(
+                    TransactItems=[
+                        {"Put": {"TableName": self._table, "Item": _item(record),
+                                 "ConditionExpression": "attribute_not_exists(event_id)"}}
+                        for record in chunk
+                    ]
+                )  # fmt: skip
+            except self.client.exceptions.TransactionCanceledException:
+                for record in chunk:
+                    try:
+                        self.put(record)
+                    except DuplicateEvent:
+                        taken.add(record.event_id)
+        return taken
 
     def record_reward(
         self,
@@ -368,7 +389,7 @@ def record_of(item: dict[str, Any]) -> DecisionRecord:
 
 
 BATCH_GET = 100  # keys a BatchGetItem takes
-BATCH_WRITE = 25  # items a BatchWriteItem takes
+TRANSACTION = 100  # writes a TransactWriteItems takes
 
 
 def batch_get(
@@ -389,18 +410,3 @@ def batch_get(
                 break
             time.sleep(min(0.05 * 2**attempt, 2.0))
     return found
-
-
-def batch_write(client: Any, table: str, items: list[dict[str, Any]]) -> None:
-    """Put these items in BatchWriteItems of 25, the unprocessed ones sent again (with a
-    pause that grows) until none is left."""
-    for start in range(0, len(items), BATCH_WRITE):
-        waiting: dict[str, Any] = {
-            table: [{"PutRequest": {"Item": item}} for item in items[start : start + BATCH_WRITE]]
-        }
-        for attempt in itertools.count():
-            answer = client.batch_write_item(RequestItems=waiting)
-            waiting = answer.get("UnprocessedItems") or {}
-            if not waiting:
-                break
-            time.sleep(min(0.05 * 2**attempt, 2.0))

@@ -48,16 +48,24 @@ class DynamoProfileStore(AwsStore):
         return True
 
     def write_copy(self, item: StoredProfile, expires_at: int) -> bool:
+        # An update, so that the item's own version goes on growing (a conditional write of
+        # it holding an older one fails), and only of a link that exists: a person erased
+        # meanwhile is not brought back by a copy.
         assert item.linked_to is not None
         try:
-            self.client.put_item(
+            self.client.update_item(
                 TableName=self._table,
-                Item=_item(item, item.source_version, expires_at),
-                ConditionExpression="attribute_not_exists(visitor) OR (linked_to = :known AND "
-                "(attribute_not_exists(source_version) OR source_version < :source))",
+                Key={"visitor": {"S": item.visitor}},
+                UpdateExpression="SET body = :body, source_version = :source, "
+                "expires_at = :expires ADD version :one",
+                ConditionExpression="attribute_exists(visitor) AND linked_to = :known AND "
+                "(attribute_not_exists(source_version) OR source_version < :source)",
                 ExpressionAttributeValues={
+                    ":body": {"S": item.body},
                     ":known": {"S": item.linked_to},
                     ":source": {"N": str(item.source_version)},
+                    ":expires": {"N": str(expires_at)},
+                    ":one": {"N": "1"},
                 },
             )
         except self.client.exceptions.ConditionalCheckFailedException:

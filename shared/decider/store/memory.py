@@ -42,9 +42,12 @@ class MemoryDecisionLog:
     def get_many(self, event_ids: Collection[str]) -> dict[str, DecisionRecord]:
         return {e: self.records[e] for e in event_ids if e in self.records}
 
-    def put_many(self, records: Collection[DecisionRecord]) -> None:
+    def put_many(self, records: Collection[DecisionRecord]) -> set[str]:
+        taken = {r.event_id for r in records if r.event_id in self.records}
         for record in records:
-            self.records[record.event_id] = record
+            if record.event_id not in taken:
+                self.records[record.event_id] = record
+        return taken
 
     def record_reward(
         self,
@@ -287,13 +290,16 @@ class MemoryProfileStore:
     def write_copy(self, item: StoredProfile, expires_at: int) -> bool:
         with self._lock:
             stored = self.items.get(item.visitor)
-            if stored is not None and not (
+            if stored is None or not (
                 stored[0].linked_to == item.linked_to
                 and stored[0].source_version < item.source_version
             ):
                 return False
-            version = stored[0].version if stored else 0
-            self.items[item.visitor] = (dataclasses.replace(item, version=version + 1), expires_at)
+            copied = dataclasses.replace(
+                stored[0], body=item.body, source_version=item.source_version,
+                version=stored[0].version + 1,
+            )  # fmt: skip
+            self.items[item.visitor] = (copied, expires_at)
             return True
 
     def delete(self, visitors: Collection[str]) -> int:
