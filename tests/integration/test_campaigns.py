@@ -16,7 +16,7 @@ import pytest
 import time_machine
 
 from infra.stack import LocalStack
-from tests.conftest import retrain_report
+from tests.conftest import TEST_KEY, retrain_report
 
 DP = "email-offer"
 OFFERS = [
@@ -153,7 +153,13 @@ def test_json_lines_lists_work_the_same(stack: LocalStack) -> None:
 def test_a_frequency_cap_skips_visitors_reached_often_enough_on_the_channel(
     stack: LocalStack,
 ) -> None:
-    # Given subscribers emailed once already (the stream counted it in their profiles)
+    # Given subscribers with profiles (they opened an email) emailed once already (the
+    # stream counted it in their profiles)
+    opened = [{"visitor": f"subscriber-{n}", "type": "email_open", "channel": "email",
+               "at": "2026-11-20T10:00:00Z"} for n in range(10)]  # fmt: skip
+    headers = {"content-type": "application/json", "x-api-key": TEST_KEY}
+    answer = stack.http("POST", "/interactions", json.dumps({"interactions": opened}), headers)
+    assert answer.status == 200, answer.body
     upload_csv(stack, "lists/a.csv", subscribers(10))
     stack.run_state_machine("CampaignStateMachine", job("first", "lists/a.csv"))
     assert stack.drain_streams() == 10
