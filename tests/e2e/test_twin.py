@@ -202,7 +202,8 @@ def test_a_conversion_sent_to_the_queue_is_recorded_by_the_consumer(twin: Runnin
 
     # Given the queue the twin's log names, on its moto server
     found = re.search(
-        r"queue (http://127\.0\.0\.1:\d+)(/\S+) -> ConversionsFunction", twin.log_tail()
+        r"queue (http://127\.0\.0\.1:\d+)(/\S+) -> ConversionsFunction",
+        twin.log_tail(whole=True),
     )
     assert found, twin.log_tail()
     endpoint, url = found.group(1), found.group(1) + found.group(2)
