@@ -147,7 +147,7 @@ class LinUcbPeer(Peer):
     def vector(self, features: DecisionFeatures) -> dict[str, float]:
         flat: dict[str, float] = {}
         for space, values in (("c", features.context), ("x", features.custom),
-                              ("p", features.profile)):  # fmt: skip
+                              ("p", features.profile), ("ph", features.history)):  # fmt: skip
             for name, value in featurize.namespace(
                 values, categorical_numbers=space == "c"
             ).items():

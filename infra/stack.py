@@ -423,7 +423,9 @@ class LocalStack:
         items = [{"index": index, "value": row} for index, row in enumerate(rows)]
         batcher = state["ItemBatcher"]
         size = int(batcher["MaxItemsPerBatch"])
-        batch_input = {k.removesuffix(".$"): _path(execution_input, v)
+        context = {"Execution": {"Id": f"arn:aws:states:{REGION}:{ACCOUNT}:execution:"
+                                       f"{spec.logical_id}:{uuid.uuid4()}"}}  # fmt: skip
+        batch_input = {k.removesuffix(".$"): _path(execution_input, v, context)
                        for k, v in batcher.get("BatchInput", {}).items()}  # fmt: skip
         processor = state["ItemProcessor"]
         task = processor["States"][processor["StartAt"]]
@@ -557,9 +559,12 @@ def _choose(state: dict[str, Any], data: dict[str, Any]) -> str:
     return str(state["Default"])
 
 
-def _path(data: Any, path: str) -> Any:
-    """A JSONPath of the simple kind the template uses ($, $.a.b)."""
+def _path(data: Any, path: str, context: dict[str, Any] | None = None) -> Any:
+    """A JSONPath of the simple kind the template uses ($, $.a.b; $$.a.b in the context
+    object)."""
     found = data
+    if path.startswith("$$"):
+        found, path = context or {}, path[1:]
     for part in path.removeprefix("$").split("."):
         if part:
             found = found.get(part) if isinstance(found, dict) else None

@@ -26,7 +26,8 @@ output = S3ExportStore(settings.campaigns_bucket)
 @tracer.capture_lambda_handler(capture_response=False)
 def lambda_handler(event: dict, context: LambdaContext) -> dict[str, Any]:
     job = CampaignJob.model_validate(event["BatchInput"]["job"])
-    decided = campaigns.decide_batch(decider, decider.log, job, event["Items"])
+    execution = event["BatchInput"].get("execution")
+    decided = campaigns.decide_batch(decider, decider.log, job, event["Items"], execution)
     result = campaigns.write_batch(output, job, decided)
     for status, count in result.counts.items():
         metrics.add_metric(name=f"Campaign_{status}", unit=MetricUnit.Count, value=count)

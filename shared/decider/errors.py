@@ -74,3 +74,11 @@ class AlreadyTrained(DeciderError):
 
     status = 409
     code = "already_trained"
+
+
+class BatchClaimed(DeciderError):
+    """Another execution of the campaign holds this batch: runs of one campaign must not
+    overlap (start it again once the other is done)."""
+
+    status = 409
+    code = "batch_claimed"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Collection, Iterable, Iterator, Mapping
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal, Protocol
@@ -18,6 +18,8 @@ from decider.schemas import (
 )
 
 RewardStatus = Literal["recorded", "duplicate", "late"]
+# A batch's claim another execution may take over: longer than a batch can run and be retried.
+CLAIM_STALE = timedelta(minutes=20)
 ActivateStatus = Literal["activated", "already_active"]
 
 
@@ -198,9 +200,12 @@ class DecisionLog(Protocol):
     def get_many(self, event_ids: Collection[str]) -> dict[str, DecisionRecord]:
         """The decisions stored under any of these event ids, by event id."""
 
-    def put_many(self, records: Collection[DecisionRecord]) -> set[str]:
+    def put_many(self, records: Sequence[DecisionRecord], claim: Claim | None = None) -> set[str]:
         """Store new decisions together, each only if its event id is free; the event ids
-        that were taken (nothing is written for them)."""
+        that were taken (nothing is written for them). With ``claim`` (a campaign's batch),
+        the batch is claimed for its owner first (a claim older than CLAIM_STALE may be taken
+        over) and its decisions, just found free, written unconditionally; raises
+        BatchClaimed when another owner holds the claim."""
 
     def record_reward(
         self,
@@ -334,6 +339,16 @@ class Registry(Protocol):
 
     def settings_history(self, decision_point: str, limit: int) -> list[SettingsChange]:
         """The newest ``limit`` changes of a decision point's settings, newest first."""
+
+
+@dataclass(frozen=True)
+class Claim:
+    """A campaign batch's claim for the execution that runs it: ``key`` names the batch (its
+    first event id and its size; no event id holds a '#')."""
+
+    key: str
+    owner: str
+    at: datetime
 
 
 class StaleExport(Exception):

@@ -177,3 +177,25 @@ def test_a_frequency_cap_skips_visitors_reached_often_enough_on_the_channel(
     assert emailed["results"][0]["counts"] == {"capped": 10}
     assert pushed["results"][0]["counts"] == {"decided": 10}
     assert decisions(stack, "second")[0]["message"] == "the cap of 1 on email in 7 days is reached"
+
+
+def test_two_runs_of_one_campaign_at_once_cannot_overwrite_each_other(stack: LocalStack) -> None:
+    from decider.errors import BatchClaimed
+    from decider.loop import campaigns
+    from decider.schemas import CampaignJob
+
+    module = stack.module("CampaignFunction")
+    decider, log = module.decider, module.decider.log
+    the_job = CampaignJob.model_validate(job("twice", "lists/none.csv"))
+    rows = [{"index": n, "value": row} for n, row in enumerate(subscribers(5))]
+    # Given a batch one execution claimed and decided
+    first = campaigns.decide_batch(decider, log, the_job, rows, "exec-1")
+    assert {d.status for d in first} == {"decided"}
+    # When another execution reaches the same batch while the claim is fresh, before the
+    # first one's decisions are visible (here: gone), it is refused rather than overwriting
+    log.forget([d.event_id for d in first if d.event_id])
+    with pytest.raises(BatchClaimed):
+        campaigns.decide_batch(decider, log, the_job, rows, "exec-2")
+    # And the claiming execution's own retry goes on
+    again = campaigns.decide_batch(decider, log, the_job, rows, "exec-1")
+    assert {d.status for d in again} == {"decided"}

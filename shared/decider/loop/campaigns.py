@@ -79,10 +79,13 @@ def decide_batch(
     log: DecisionLog,
     job: CampaignJob,
     items: Sequence[Mapping[str, Any]],
+    execution: str | None = None,
 ) -> list[CampaignDecision]:
     """Decide every row of a batch (``{"index": n, "value": row}`` as the map's ItemSelector
     hands them over), the profiles read and the decisions written together; one row's problem
-    never stops the others, and a row decided by an earlier run answers that decision."""
+    never stops the others, and a row decided by an earlier run answers that decision. The
+    batch is claimed for ``execution`` (the state machine's execution id), so two runs of one
+    campaign cannot overwrite each other: the second's batch fails with BatchClaimed."""
     cap = Cap(job.channel, job.cap.most, job.cap.days) if job.cap else None
     outcomes: list[CampaignDecision | None] = []
     requests: list[tuple[int, str | None, DecideRequest]] = []
@@ -99,7 +102,7 @@ def decide_batch(
             outcomes.append(_invalid(row, shown, _problem(invalid)))
         except ValueError as refused:
             outcomes.append(_invalid(row, shown, str(refused)))
-    answers = decider.decide_many([request for _, _, request in requests], cap)
+    answers = decider.decide_many([request for _, _, request in requests], cap, execution)
     earlier_ids = [
         scoped_event_id(job.decision_point, event_id(job, row))
         for (row, _, _), answer in zip(requests, answers, strict=True)

@@ -19,7 +19,7 @@ from decider.learning.model_cache import ModelCache
 from decider.learning.policy import sample, uniform
 from decider.loop.interactions import Profiles
 from decider.privacy import UserHasher
-from decider.records import DecisionLog, DecisionRecord, scoped_event_id
+from decider.records import Claim, DecisionLog, DecisionRecord, scoped_event_id
 from decider.schemas import (
     Action,
     ChoiceKind,
@@ -103,13 +103,17 @@ class Decider:
         return response
 
     def decide_many(
-        self, requests: Sequence[DecideRequest], cap: Cap | None = None
+        self,
+        requests: Sequence[DecideRequest],
+        cap: Cap | None = None,
+        owner: str | None = None,
     ) -> list[DecideResponse | Exception]:
         """Decide a batch (a campaign's rows): the profiles read together, the decisions
         written together, each only if its event id is still free. Each answer is a
         decision, or what kept it from being one: DuplicateEvent for an event id already
         logged (checked first: a batch run again decides and caps nothing twice), Capped, or
-        a DeciderError."""
+        a DeciderError. With ``owner`` (a campaign's execution), the batch is claimed for it
+        and written in a few requests (DecisionLog.put_many)."""
         now = self.now()
         requests = [
             r if r.event_id is not None else r.model_copy(update={"event_id": self.new_event_id()})
@@ -136,7 +140,8 @@ class Decider:
                 continue
             records.append(record)
             answers.append(response)
-        lost = self.log.put_many(records)  # taken meanwhile (a run beside this one)
+        claim = Claim(f"claim#{scoped[0]}#{len(scoped)}", owner, now) if owner and scoped else None
+        lost = self.log.put_many(records, claim)  # taken meanwhile (a run beside this one)
         return [
             DuplicateEvent(f"event {answer.event_id!r} already exists", field="event_id")
             if isinstance(answer, DecideResponse) and answer.event_id in lost

@@ -96,8 +96,12 @@ class Profiles:
         by_visitor: dict[str, list[profiles.Shown]] = defaultdict(list)
         for visitor_hash, entry in shown:
             by_visitor[visitor_hash].append(entry)
+        # Most visitors decided for have no profile: found together, they cost no write.
+        having = self.store.read_many(list(by_visitor))
         updated = 0
         for visitor_hash, entries in by_visitor.items():
+            if visitor_hash not in having:
+                continue
             updated += self.update(
                 visitor_hash,
                 lambda p, e=entries: profiles.with_shown(p, e, self.half_life_days),  # type: ignore[misc]

@@ -4,16 +4,18 @@ from __future__ import annotations
 
 import itertools
 import time
-from collections.abc import Collection, Iterator
+from collections.abc import Collection, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from decimal import Decimal
 from typing import Any, cast
 
-from decider.errors import DuplicateEvent, RewardOutOfRange, UnknownEvent
+from decider.errors import BatchClaimed, DuplicateEvent, RewardOutOfRange, UnknownEvent
 from decider.records import (
+    CLAIM_STALE,
     ActivateStatus,
     Aggregation,
+    Claim,
     DecisionFeatures,
     DecisionRecord,
     RewardStatus,
@@ -108,10 +110,14 @@ class DynamoDecisionLog(AwsStore):
         items = batch_get(self.client, self._table, keys, consistent=True)
         return {item["event_id"]["S"]: record_of(item) for item in items}
 
-    def put_many(self, records: Collection[DecisionRecord]) -> set[str]:
-        """One conditional PutItem each, PUT_THREADS at a time: a BatchWriteItem cannot be
-        conditional, and a transaction costs twice the write units (and, on moto, time that
-        grows with the table)."""
+    def put_many(self, records: Sequence[DecisionRecord], claim: Claim | None = None) -> set[str]:
+        """With a claim: the batch claimed (one conditional put), then BatchWriteItems of
+        25. Without: one conditional PutItem each, PUT_THREADS at a time (a BatchWriteItem
+        cannot be conditional, and a transaction costs twice the write units)."""
+        if claim is not None and records:
+            self._claim(claim.key, claim.owner, claim.at)
+            batch_write(self.client, self._table, [_item(record) for record in records])
+            return set()
 
         def taken(record: DecisionRecord) -> str | None:
             try:
@@ -122,6 +128,31 @@ class DynamoDecisionLog(AwsStore):
 
         with ThreadPoolExecutor(max_workers=PUT_THREADS) as pool:
             return {found for found in pool.map(taken, records) if found is not None}
+
+    def _claim(self, key: str, owner: str, now: datetime) -> None:
+        # No decision_point or decided_at: the claim is in no index (retrain, export and a
+        # person's data never see it); it expires in a day.
+        try:
+            self.client.put_item(
+                TableName=self._table,
+                Item={
+                    "event_id": {"S": key},
+                    "owner": {"S": owner},
+                    "claimed_at": {"S": iso(now)},
+                    "expires_at": {"N": str(int(now.timestamp()) + 86400)},
+                },
+                ConditionExpression="attribute_not_exists(event_id) OR #owner = :owner "
+                "OR claimed_at < :stale",
+                ExpressionAttributeNames={"#owner": "owner"},
+                ExpressionAttributeValues={
+                    ":owner": {"S": owner},
+                    ":stale": {"S": iso(now - CLAIM_STALE)},
+                },
+            )
+        except self.client.exceptions.ConditionalCheckFailedException:
+            raise BatchClaimed(
+                f"another execution of this campaign holds batch {key}; run one at a time"
+            ) from None
 
     def record_reward(
         self,
@@ -381,6 +412,7 @@ def record_of(item: dict[str, Any]) -> DecisionRecord:
 
 
 BATCH_GET = 100  # keys a BatchGetItem takes
+BATCH_WRITE = 25  # items a BatchWriteItem takes
 PUT_THREADS = 8  # a batch's conditional puts under way at once
 
 
@@ -402,3 +434,18 @@ def batch_get(
                 break
             time.sleep(min(0.05 * 2**attempt, 2.0))
     return found
+
+
+def batch_write(client: Any, table: str, items: list[dict[str, Any]]) -> None:
+    """Put these items in BatchWriteItems of 25, the unprocessed ones sent again (with a
+    pause that grows) until none is left."""
+    for start in range(0, len(items), BATCH_WRITE):
+        waiting: dict[str, Any] = {
+            table: [{"PutRequest": {"Item": item}} for item in items[start : start + BATCH_WRITE]]
+        }
+        for attempt in itertools.count():
+            answer = client.batch_write_item(RequestItems=waiting)
+            waiting = answer.get("UnprocessedItems") or {}
+            if not waiting:
+                break
+            time.sleep(min(0.05 * 2**attempt, 2.0))

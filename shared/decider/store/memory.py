@@ -5,13 +5,21 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import threading
-from collections.abc import Collection, Iterator
+from collections.abc import Collection, Iterator, Sequence
 from datetime import datetime
 
-from decider.errors import DuplicateEvent, RewardOutOfRange, UnknownEvent, UnknownVersion
+from decider.errors import (
+    BatchClaimed,
+    DuplicateEvent,
+    RewardOutOfRange,
+    UnknownEvent,
+    UnknownVersion,
+)
 from decider.records import (
+    CLAIM_STALE,
     ActivateStatus,
     Aggregation,
+    Claim,
     CurrentModel,
     DecisionRecord,
     ModelVersion,
@@ -27,6 +35,7 @@ from decider.schemas import DecisionPointSettings, SettingsChange
 class MemoryDecisionLog:
     def __init__(self) -> None:
         self.records: dict[str, DecisionRecord] = {}
+        self.claims: dict[str, tuple[str, datetime]] = {}
         self.reward_ids: dict[str, set[str]] = {}
         self.late_rewards: dict[str, dict[str, float]] = {}
         self.reward_values: dict[str, list[float]] = {}
@@ -42,7 +51,12 @@ class MemoryDecisionLog:
     def get_many(self, event_ids: Collection[str]) -> dict[str, DecisionRecord]:
         return {e: self.records[e] for e in event_ids if e in self.records}
 
-    def put_many(self, records: Collection[DecisionRecord]) -> set[str]:
+    def put_many(self, records: Sequence[DecisionRecord], claim: Claim | None = None) -> set[str]:
+        if claim is not None and records:
+            held = self.claims.get(claim.key)
+            if held is not None and held[0] != claim.owner and held[1] > claim.at - CLAIM_STALE:
+                raise BatchClaimed(f"batch {claim.key} is claimed by {held[0]}")
+            self.claims[claim.key] = (claim.owner, claim.at)
         taken = {r.event_id for r in records if r.event_id in self.records}
         for record in records:
             if record.event_id not in taken:
