@@ -20,7 +20,7 @@ import json
 import random
 import time
 from collections import Counter
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from itertools import count
 from typing import Any
 
@@ -107,9 +107,10 @@ class Scenes:
     # --- one visitor, told why --------------------------------------------------------------
 
     def boots_visitor(self) -> None:
-        boston = Person(datetime(2026, 11, 20, 18, tzinfo=UTC), PLACES[0], "mobile", "new")
+        # A January evening in Boston; they browsed the evening before, on the web
+        boston = Person(datetime(2026, 1, 21, 23, tzinfo=UTC), PLACES[0], "mobile", "new")
         who = Shopper("cookie-5f1e", "winter-boots", boston)
-        when = who.person.at.isoformat().replace("+00:00", "Z")
+        when = (who.person.at - timedelta(days=1)).isoformat().replace("+00:00", "Z")
         browsed = [
             {"visitor": who.visitor, "type": kind, "item": f"boot-{n}", "category": "winter-boots",
              "channel": "web", "at": when, "interaction_id": f"{who.visitor}-{n}"}
