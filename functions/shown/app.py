@@ -6,7 +6,6 @@ record, and Lambda hands the records from there again: a decision counted before
 counted twice (the profile keeps the ids it counted). A visitor with no profile gets none
 (an erased person is not brought back)."""
 
-from collections import defaultdict
 from datetime import UTC, datetime
 from typing import Any
 
@@ -14,7 +13,6 @@ from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from decider import on_aws
-from decider.context.profiles import Shown
 from decider.settings import StackSettings
 from decider.store.dynamo_log import record_of
 
@@ -29,27 +27,10 @@ profiles = on_aws.profiles(settings)
 @metrics.log_metrics
 @tracer.capture_lambda_handler(capture_response=False)
 def lambda_handler(event: dict, context: LambdaContext) -> dict[str, Any]:
-    by_visitor: dict[str, list[tuple[str, tuple[str, Shown]]]] = defaultdict(list)
-    for change in event["Records"]:
-        record = record_of(change["dynamodb"]["NewImage"])
-        if record.user_hash is None or not record.activated:
-            continue  # the stream's filter lets none of these through; the check is cheap
-        channel = record.features.context.get("channel")
-        shown = Shown(
-            record.decision_point,
-            record.chosen_action,
-            record.decided_at.timestamp(),
-            channel if isinstance(channel, str) else None,
-            record.event_id,
-        )
-        sequence = change["dynamodb"]["SequenceNumber"]
-        by_visitor[record.user_hash].append((sequence, (record.user_hash, shown)))
-    failed: list[str] = []
-    for entries in by_visitor.values():
-        try:
-            profiles.shown([entry for _, entry in entries], datetime.now(UTC))
-        except Exception:
-            logger.exception("a visitor's shown actions were not recorded")
-            failed.extend(sequence for sequence, _ in entries)
-    metrics.add_metric(name="ShownRecorded", unit=MetricUnit.Count, value=len(by_visitor))
+    decisions = [
+        (change["dynamodb"]["SequenceNumber"], record_of(change["dynamodb"]["NewImage"]))
+        for change in event["Records"]
+    ]
+    visitors, failed = profiles.record_shown(decisions, datetime.now(UTC))
+    metrics.add_metric(name="ShownRecorded", unit=MetricUnit.Count, value=visitors)
     return {"batchItemFailures": [{"itemIdentifier": sequence} for sequence in failed]}

@@ -86,13 +86,13 @@ class Profile:
     contacts: Mapping[str, tuple[float, ...]] = field(default_factory=dict)
     shown_ids: tuple[str, ...] = ()  # digests of the decisions counted in ``shown``
 
-    def contacts_since(self, channel: str, since: float) -> int:
-        """How many times the visitor was reached on ``channel`` from ``since`` on."""
-        return sum(1 for at in self.contacts.get(channel, ()) if at >= since)
-
     @property
     def empty(self) -> bool:
         return self.last_seen is None and not self.shown and not self.contacts
+
+    def contacts_since(self, channel: str, since: float) -> int:
+        """How many times the visitor was reached on ``channel`` from ``since`` on."""
+        return sum(1 for at in self.contacts.get(channel, ()) if at >= since)
 
 
 def weight(at: float, as_of: float, half_life_days: float) -> float:

@@ -9,6 +9,7 @@ or for a copy on the version it copies): concurrent batches retry, none is lost.
 from __future__ import annotations
 
 import dataclasses
+import logging
 from collections import defaultdict
 from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass
@@ -20,9 +21,10 @@ from decider.context.profiles import Event, Profile
 from decider.errors import DeciderError, InvalidRequest
 from decider.loop.events import FUTURE_SKEW
 from decider.privacy import UserHasher
-from decider.records import ProfileStore, StoredProfile
+from decider.records import DecisionRecord, ProfileStore, StoredProfile
 from decider.schemas import Interaction, InteractionsResponse, LinkResponse
 
+logger = logging.getLogger(__name__)
 ATTEMPTS = 8
 # Ids linked to one person: each update refreshes their copies, and erasure finds them all.
 MAX_LINKED = 50
@@ -109,6 +111,34 @@ class Profiles:
                 create=False,
             )
         return updated
+
+    def record_shown(
+        self, decisions: Iterable[tuple[str, DecisionRecord]], now: datetime
+    ) -> tuple[int, list[str]]:
+        """Count decisions shown (each with its key, e.g. its stream sequence number) in their
+        visitors' profiles: how many visitors, and the keys of the decisions whose visitor's
+        write failed (to be handed again; counted once whenever they come)."""
+        by_visitor: dict[str, list[tuple[str, profiles.Shown]]] = defaultdict(list)
+        for key, record in decisions:
+            if record.user_hash is None or not record.activated:
+                continue
+            channel = record.features.context.get("channel")
+            shown = profiles.Shown(
+                record.decision_point,
+                record.chosen_action,
+                record.decided_at.timestamp(),
+                channel if isinstance(channel, str) else None,
+                record.event_id,
+            )
+            by_visitor[record.user_hash].append((key, shown))
+        failed: list[str] = []
+        for visitor_hash, entries in by_visitor.items():
+            try:
+                self.shown([(visitor_hash, shown) for _, shown in entries], now)
+            except Exception:
+                logger.exception("a visitor's shown actions were not recorded")
+                failed.extend(key for key, _ in entries)
+        return len(by_visitor), failed
 
     def update(
         self,
