@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 PORT ?= 3000
 PARAMS ?=
 
-.PHONY: demo serve test lint screenshot openapi build bench bench-learning bench-lift bench-edges bench-profiles bench-campaign clean
+.PHONY: demo serve test lint screenshot openapi build bench bench-latency bench-learning bench-lift bench-edges bench-profiles bench-campaign clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -37,7 +37,13 @@ openapi: $(STAMP)
 build:
 	bash infra/sam-check.sh
 
+# Speed as ratios against raw anchors in one run: decide core / VW, retrain / VW (10k and
+# 100k decisions), cold import, first decide (about 6 minutes). FULL=1 adds 1M decisions.
 bench: $(STAMP)
+	$(BIN)/python -m bench.ratios $(if $(FULL),--full) | tee bench/results/ratios.txt
+
+# Decide's latency in milliseconds: the core and the handler on moto (about a minute).
+bench-latency: $(STAMP)
 	$(BIN)/python -m bench.decide_latency
 
 # About 8 minutes on 2 cores: 7 shops x 5 seeds x 10 rounds of 1,000 visitors, every peer.

@@ -102,14 +102,21 @@ class LocalStack:
         self.extra_env = extra_env or {}
         self.api_keys = list(api_keys)
         self.headers = dict(headers or {})
-        self._modules: dict[str, ModuleType] = {}
+        self._loading = threading.Lock()  # a module loads with its function's name set
         self.queue_urls: dict[str, str] = {}
         # API Gateway's throttling: route key -> (tokens, when last counted)
         self._buckets: dict[str, tuple[float, float]] = {}
         # API Gateway's cache of authorizer answers: (authorizer, identity) -> answer, until
         self._authorized: dict[tuple[str, tuple[str, ...]], tuple[dict[str, Any], float]] = {}
-        # Functions share this process (and os.environ): one invocation at a time.
-        self._lock = threading.RLock()
+        # Each function's containers (module instances, each serving one call at a time, as
+        # Lambda's do), started on demand up to MAX_CONTAINERS; calls to any run side by side.
+        self._containers: dict[str, list[_Container]] = {}
+        self._starting: dict[str, int] = {}
+        self._state = threading.Condition()
+        self._lock = threading.Lock()  # the throttle's buckets
+        # The functions' environments differ only in their name: one environment, set while
+        # any call runs (a name is set only while its module loads).
+        self._environ = _SharedEnviron(self._shared_environment())
         # Where each stream event source has read to: (function, table) -> shard -> iterator
         self._stream_positions: dict[tuple[str, str], dict[str, str]] = {}
         self._stream_failures: dict[tuple[str, str, str], int] = {}  # how often a batch failed
@@ -155,11 +162,62 @@ class LocalStack:
             "AWS_LAMBDA_FUNCTION_NAME": logical_id,
         }
 
+    def _shared_environment(self) -> dict[str, str]:
+        shared: dict[str, str] = {}
+        for logical_id in self.template.functions:
+            for name, value in self.environment(logical_id).items():
+                if name != "AWS_LAMBDA_FUNCTION_NAME" and shared.setdefault(name, value) != value:
+                    raise ValueError(f"functions set {name} to different values")
+        return shared
+
     def invoke(self, logical_id: str, event: dict[str, Any]) -> Any:
-        """Call the function's handler the way Lambda would (cold start on first use)."""
-        with self._lock, _patched_environ(self.environment(logical_id)):
-            handler = self._handler(logical_id)
-            return handler(event, LambdaContext(logical_id, str(uuid.uuid4())))
+        """Call the function's handler the way Lambda would: in an idle container of it, or
+        a new one (a cold start) while there are fewer than MAX_CONTAINERS, else once one is
+        free. Calls to different functions, or to several containers, run at once."""
+        spec = self.template.functions[logical_id]
+        with self._environ.applied():
+            container = self._acquire(logical_id)
+            try:
+                handler = getattr(container.module, spec.handler.rsplit(".", 1)[1])
+                return handler(event, LambdaContext(logical_id, str(uuid.uuid4())))
+            finally:
+                with self._state:
+                    container.busy = False
+                    self._state.notify_all()
+
+    def _acquire(self, logical_id: str) -> _Container:
+        with self._state:
+            while True:
+                pool = self._containers.setdefault(logical_id, [])
+                idle = next((c for c in pool if not c.busy), None)
+                if idle is not None:
+                    idle.busy = True
+                    return idle
+                starting = self._starting.get(logical_id, 0)
+                if len(pool) + starting < MAX_CONTAINERS:
+                    self._starting[logical_id] = starting + 1
+                    break
+                self._state.wait()
+        try:
+            container = _Container(self._load(logical_id), busy=True)  # its init, unlocked
+        except BaseException:
+            with self._state:
+                self._starting[logical_id] -= 1
+                self._state.notify_all()  # a call waiting for a container may start one
+            raise
+        with self._state:
+            self._starting[logical_id] -= 1
+            self._containers[logical_id].append(container)
+        return container
+
+    def _load(self, logical_id: str) -> ModuleType:
+        """The function's code loaded anew (a container's init), in its environment."""
+        with self._loading, self._environ.applied():
+            os.environ["AWS_LAMBDA_FUNCTION_NAME"] = logical_id
+            try:
+                return _load_module(self.root, self.template.functions[logical_id])
+            finally:
+                os.environ.pop("AWS_LAMBDA_FUNCTION_NAME", None)
 
     def http(
         self,
@@ -448,16 +506,23 @@ class LocalStack:
         return self.invoke(logical_id, scheduled_event(logical_id))
 
     def module(self, logical_id: str) -> ModuleType:
-        """The function's code, loaded once (its cold start) in its template environment."""
-        with self._lock, _patched_environ(self.environment(logical_id)):
-            if logical_id not in self._modules:
-                spec = self.template.functions[logical_id]
-                self._modules[logical_id] = _load_module(self.root, spec)
-            return self._modules[logical_id]
+        """The function's first container's code (loaded, its cold start, if there is none):
+        what one call after another runs in."""
+        with self._state:
+            pool = self._containers.get(logical_id)
+            if pool:
+                return pool[0].module
+        with self._environ.applied():
+            container = self._acquire(logical_id)
+        with self._state:
+            container.busy = False
+            self._state.notify_all()
+        return self._containers[logical_id][0].module
 
-    def _handler(self, logical_id: str) -> Any:
-        spec = self.template.functions[logical_id]
-        return getattr(self.module(logical_id), spec.handler.rsplit(".", 1)[1])
+    def restart(self, logical_id: str) -> None:
+        """Drop the function's containers: the next call starts a new one (a cold start)."""
+        with self._state:
+            self._containers.pop(logical_id, None)
 
 
 LOCAL_OPERATOR = {
@@ -655,12 +720,36 @@ def _load_module(root: Path, spec: FunctionSpec) -> ModuleType:
     return module
 
 
-@contextlib.contextmanager
-def _patched_environ(values: dict[str, str]) -> Iterator[None]:
-    saved = dict(os.environ)
-    os.environ.update(values)
-    try:
-        yield
-    finally:
-        os.environ.clear()
-        os.environ.update(saved)
+MAX_CONTAINERS = 8  # a function's containers at most, on one machine
+
+
+@dataclass
+class _Container:
+    module: ModuleType
+    busy: bool = False
+
+
+class _SharedEnviron:
+    """``values`` in os.environ while any call runs; what was there before, after the last."""
+
+    def __init__(self, values: dict[str, str]) -> None:
+        self._values = values
+        self._lock = threading.Lock()
+        self._users = 0
+        self._saved: dict[str, str] = {}
+
+    @contextlib.contextmanager
+    def applied(self) -> Iterator[None]:
+        with self._lock:
+            if self._users == 0:
+                self._saved = dict(os.environ)
+                os.environ.update(self._values)
+            self._users += 1
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._users -= 1
+                if self._users == 0:
+                    os.environ.clear()
+                    os.environ.update(self._saved)

@@ -31,6 +31,13 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from decider.http.keys import new_key
+from moto.moto_server.threaded_moto_server import ThreadedMotoServer
+from moto.moto_server.werkzeug_app import (
+    DomainDispatcherApplication,
+    MotoRequestHandler,
+    create_backend_app,
+)
+from werkzeug.serving import make_server
 
 from infra.openapi import ApiDocs
 from infra.stack import LocalStack
@@ -74,9 +81,7 @@ class Twin:
         self._stop = threading.Event()
 
     def _start_aws(self) -> None:
-        from moto.server import ThreadedMotoServer
-
-        self._aws = ThreadedMotoServer(ip_address="127.0.0.1", port=self._aws_port, verbose=False)
+        self._aws = _AtomicDynamoMoto(ip_address="127.0.0.1", port=self._aws_port, verbose=False)
         self._aws.start()
         os.environ.update(
             {
@@ -177,6 +182,7 @@ class Twin:
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            timeout = 60  # an idle kept-alive connection is closed, as API Gateway does
 
             def do_GET(self) -> None:
                 self._handle("GET")
@@ -274,6 +280,28 @@ class Twin:
         except Exception as failure:  # as an execution fails: its error, not a stack trace
             message = f"{logical_id} failed: {failure!r}"
             return 500, {}, json.dumps({"error": {"code": "execution_failed", "message": message}})
+
+
+class _AtomicDynamoMoto(ThreadedMotoServer):
+    """moto's server, with DynamoDB's requests served one at a time. On AWS a conditional
+    write is atomic; moto checks the condition, then writes, and two requests served at once
+    could both pass the check (a reward counted twice). The other services stay concurrent
+    (SQS's long polls hold a request for a second)."""
+
+    def _server_entry(self) -> None:
+        app = DomainDispatcherApplication(create_backend_app)
+        one_at_a_time = threading.Lock()
+
+        def atomic(environ: dict[str, Any], start_response: Any) -> Any:
+            if not environ.get("HTTP_X_AMZ_TARGET", "").startswith("DynamoDB_"):
+                return app(environ, start_response)
+            with one_at_a_time:  # the answer is read whole inside, as the write happens
+                return list(app(environ, start_response))
+
+        self._server = make_server(self._ip_address, self._port, atomic, True,
+                                   request_handler=MotoRequestHandler)  # fmt: skip
+        self._server_ready_event.set()
+        self._server.serve_forever()
 
 
 def _free_port() -> int:

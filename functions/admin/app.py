@@ -5,13 +5,13 @@ model history, its report, and warm starts from logged history; a person's data 
 from datetime import UTC, datetime
 from typing import Annotated
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.params import Path, Query
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from decider import on_aws
+from decider import on_aws, tracing
 from decider.control import admin, dashboard, report, users
 from decider.http import history
 from decider.http.api import MAX_HISTORY_BODY_BYTES, http_api, responses
@@ -30,7 +30,7 @@ from decider.store.dynamo_registry import DynamoRegistry
 
 logger = Logger()
 metrics = Metrics()
-tracer = Tracer()
+tracer = tracing.tracer()
 settings = AdminSettings()  # type: ignore[call-arg]  # from the environment
 registry = DynamoRegistry(settings.models_table)
 log = on_aws.decision_log(settings)

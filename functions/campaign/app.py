@@ -4,10 +4,10 @@ decisions are written to the campaigns bucket as JSON Lines."""
 
 from typing import Any
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from decider import on_aws
+from decider import on_aws, tracing
 from decider.loop import campaigns
 from decider.schemas import CampaignJob
 from decider.settings import CampaignSettings
@@ -15,7 +15,7 @@ from decider.store.s3_exports import S3ExportStore
 
 logger = Logger()
 metrics = Metrics()
-tracer = Tracer()
+tracer = tracing.tracer()
 settings = CampaignSettings()  # type: ignore[call-arg]  # from the environment
 decider = on_aws.decider(settings)
 output = S3ExportStore(settings.campaigns_bucket)

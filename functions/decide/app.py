@@ -1,17 +1,17 @@
 """POST /decide: rank the candidate actions, sample one, log the decision."""
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from decider import on_aws
+from decider import on_aws, tracing
 from decider.http.api import CLIENT_KEY_REFUSED, client_key_required, http_api, responses
 from decider.schemas import DecideRequest, DecideResponse
 from decider.settings import DecideSettings
 
 logger = Logger()
 metrics = Metrics()
-tracer = Tracer()
+tracer = tracing.tracer()
 settings = DecideSettings()  # type: ignore[call-arg]  # from the environment
 decider = on_aws.decider(settings)
 app = http_api(logger)

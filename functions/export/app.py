@@ -1,9 +1,9 @@
 """Scheduled logs out: each decision point's settled days, exported to S3."""
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from decider import on_aws
+from decider import on_aws, tracing
 from decider.control.export import export_all
 from decider.settings import ExportSettings
 from decider.store.dynamo_registry import DynamoRegistry
@@ -11,7 +11,7 @@ from decider.store.s3_exports import S3ExportStore
 
 logger = Logger()
 metrics = Metrics()
-tracer = Tracer()
+tracer = tracing.tracer()
 settings = ExportSettings()  # type: ignore[call-arg]  # from the environment
 log = on_aws.decision_log(settings)
 registry = DynamoRegistry(settings.models_table)

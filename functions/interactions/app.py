@@ -3,11 +3,11 @@ profiles; a link joins an anonymous id to a known one."""
 
 from datetime import UTC, datetime
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from decider import on_aws
+from decider import on_aws, tracing
 from decider.http.api import (
     SERVER_OR_CLIENT_KEY,
     http_api,
@@ -31,7 +31,7 @@ MAX_INTERACTIONS_BODY_BYTES = 256 * 1024
 SERVER_ONLY = frozenset({"purchase"})
 logger = Logger()
 metrics = Metrics()
-tracer = Tracer()
+tracer = tracing.tracer()
 settings = InteractionsSettings()  # type: ignore[call-arg]  # from the environment
 profiles = on_aws.profiles(settings)
 server_keys = SecretKeyStore(settings.keys_secret)

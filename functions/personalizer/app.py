@@ -7,7 +7,7 @@ checks it as it checks the x-api-key of /reward, and a missing or wrong one is a
 from datetime import UTC, datetime
 from typing import Annotated
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.params import Header, Path
 from aws_lambda_powertools.event_handler.openapi.types import (
@@ -18,7 +18,7 @@ from aws_lambda_powertools.event_handler.openapi.types import (
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from decider import on_aws
+from decider import on_aws, tracing
 from decider.http import personalizer
 from decider.http.api import http_api, key_required, personalizer_error
 from decider.http.personalizer import (
@@ -31,7 +31,7 @@ from decider.settings import PersonalizerSettings
 
 logger = Logger()
 metrics = Metrics()
-tracer = Tracer()
+tracer = tracing.tracer()
 settings = PersonalizerSettings()  # type: ignore[call-arg]  # from the environment
 decider = on_aws.decider(settings, own=[settings.personalizer_decision_point])
 log, loop = decider.log, decider.loop

@@ -2,10 +2,10 @@
 
 from datetime import UTC, datetime
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from decider import on_aws
+from decider import on_aws, tracing
 from decider.learning.trainer import retrain_all
 from decider.settings import RetrainSettings
 from decider.store.dynamo_registry import DynamoRegistry
@@ -13,7 +13,7 @@ from decider.store.s3_models import S3ModelStore
 
 logger = Logger()
 metrics = Metrics()
-tracer = Tracer()
+tracer = tracing.tracer()
 settings = RetrainSettings()  # type: ignore[call-arg]  # from the environment
 log = on_aws.decision_log(settings)
 registry = DynamoRegistry(settings.models_table)

@@ -3,12 +3,12 @@
 from datetime import UTC, datetime
 from typing import Annotated
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.event_handler.openapi.params import Path
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from decider import on_aws
+from decider import on_aws, tracing
 from decider.http.api import (
     CLIENT_KEY_REFUSED,
     client_key_required,
@@ -31,7 +31,7 @@ from decider.settings import RewardSettings
 MAX_CONVERSIONS_BODY_BYTES = 256 * 1024
 logger = Logger()
 metrics = Metrics()
-tracer = Tracer()
+tracer = tracing.tracer()
 settings = RewardSettings()  # type: ignore[call-arg]  # from the environment
 loop = settings.loop()
 log = on_aws.decision_log(settings)

@@ -9,16 +9,16 @@ counted twice (the profile keeps the ids it counted). A visitor with no profile 
 from datetime import UTC, datetime
 from typing import Any
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from decider import on_aws
+from decider import on_aws, tracing
 from decider.settings import StackSettings
 from decider.store.dynamo_log import record_of
 
 logger = Logger()
 metrics = Metrics()
-tracer = Tracer()
+tracer = tracing.tracer()
 settings = StackSettings()  # type: ignore[call-arg]  # from the environment
 profiles = on_aws.profiles(settings)
 

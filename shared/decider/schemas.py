@@ -954,6 +954,11 @@ class RetrainReport(BaseModel):
     graduated: bool = Field(
         default=False, description="Whether graduate_when switched it from apprentice to online."
     )
+    backlog: bool = Field(
+        default=False,
+        description="Whether settled decisions were left for another run (the window was cut "
+        "at a run's limit): the same retrain goes on with them while its time lasts.",
+    )
     evaluation: dict[str, Any] = Field(
         default_factory=dict,
         description="Off-policy estimates (value, low, high: 95% empirical-likelihood interval; "

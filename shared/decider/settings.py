@@ -212,7 +212,7 @@ class StackSettings(BaseSettings):
     model_config = SettingsConfigDict(case_sensitive=False, extra="ignore")
 
     decisions_table: str
-    decisions_by_time_index: str = "by-decision-time"
+    decisions_by_time_index: str = "by-shard-time"
     decisions_by_user_index: str = "by-user"
     user_hash_secret: str  # the keys visitors' ids are hashed with
     # Publishable keys the shop's pages send with decide and activate (comma-separated; none:

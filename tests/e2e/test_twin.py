@@ -262,3 +262,47 @@ def test_no_user_id_is_kept_in_clear_anywhere(twin: RunningTwin) -> None:
     everything = "\n".join([*stored, twin.log_tail(whole=True)])
     assert "clear-shopper" not in everything
     assert '"user_hash"' in everything  # the personal decisions were kept, hashed
+
+
+def test_thirty_two_clients_at_once_get_answers_and_nothing_is_lost(twin: RunningTwin) -> None:
+    import re
+    from concurrent.futures import ThreadPoolExecutor
+
+    import boto3
+
+    # Given 32 clients, each on its own connections, deciding 8 times and rewarding half
+    def client(n: int) -> list[int]:
+        statuses = []
+        for k in range(8):
+            body = {**DECIDE, "decision_point": "crowd", "event_id": f"crowd-{n}-{k}"}
+            decided = twin.post("/decide", body)
+            statuses.append(decided.status)
+            if k % 2 == 0:
+                reward = twin.post(f"/events/{decided.body['event_id']}/reward", {"value": 1.0})
+                statuses.append(reward.status)
+        return statuses
+
+    # When they all send at once (a reset or a refused connection raises here)
+    with ThreadPoolExecutor(max_workers=32) as pool:
+        answers = [status for statuses in pool.map(client, range(32)) for status in statuses]
+
+    # Then every answer is a 200: no 5xx, no throttling
+    assert answers == [200] * (32 * 12)
+    # And every decision is logged once, with its reward
+    found = re.search(r"AWS: moto on :(\d+)", twin.log_tail(whole=True))
+    assert found
+    dynamodb = boto3.client("dynamodb", endpoint_url=f"http://127.0.0.1:{found.group(1)}",
+                            region_name="us-east-1", aws_access_key_id="local",
+                            aws_secret_access_key="local")  # fmt: skip
+    table = next(t for t in dynamodb.list_tables()["TableNames"] if "Decisions" in t)
+    pages = dynamodb.get_paginator("scan").paginate(
+        TableName=table,
+        FilterExpression="decision_point = :dp",
+        ExpressionAttributeValues={":dp": {"S": "crowd"}},
+    )
+    items = [item for page in pages for item in page["Items"]]
+    assert sorted(item["event_id"]["S"] for item in items) == sorted(
+        f"crowd:crowd-{n}-{k}" for n in range(32) for k in range(8)
+    )
+    rewarded = {item["event_id"]["S"] for item in items if "reward" in item}
+    assert rewarded == {f"crowd:crowd-{n}-{k}" for n in range(32) for k in range(0, 8, 2)}

@@ -118,3 +118,38 @@ def test_the_campaign_benchmark_runs_a_list_through_the_twin() -> None:
     lines = run(600)
     assert lines[0].startswith("600 rows in 2 batches of 500")
     assert "decisions written: 600, with distinct event ids: 600, rows: True" in lines[1]
+
+
+def test_the_ratio_benchmark_sets_decide_and_retrain_beside_raw_vw() -> None:
+    # A smoke of bench/ratios.py (make bench): each ratio is measured, and retrain learns
+    # every learnable decision of its window, over as many runs as it takes
+    from bench.ratios import bench_cold, bench_decide, bench_retrain
+
+    decided = bench_decide(None, 50)
+    assert decided["ratio"] > 1.0 and decided["raw_ms"] > 0  # VW's own work is part of ours
+    retrained = bench_retrain(3000)
+    assert retrained["throughput_vs_same_work"] > 0 and retrained["learned"] > 2000
+    cold = bench_cold(1)
+    assert cold["ratio_off"] > 1.0 and cold["tracing_on_ms"] > 0
+
+
+@pytest.mark.e2e
+def test_the_first_decide_benchmark_starts_a_container_against_the_twin() -> None:
+    # A smoke of bench/first_decide.py through bench/ratios.py: a fresh interpreter's first
+    # decide is timed against its warm ones, with a trained model
+    from bench.ratios import bench_first
+
+    first = bench_first(1)
+    assert first["first_ms"] > first["warm_ms"] > 0 and first["raw_ms"] > 0
+
+
+def test_the_backlog_benchmark_shows_retrain_keeping_up_with_a_busy_decision_point() -> None:
+    # A smoke of bench/backlog.py (1,000 decisions/s at scale 10 in bench/RESULTS.md): here
+    # 100 a second for three scaled intervals
+    from bench.backlog import bound, bounded, run
+
+    lines: list[str] = []
+    rows = run(100, 10.0, 3, lines.append)
+    assert [row["decided"] for row in rows] == [9000, 18000, 27000]
+    assert rows[-1]["learned"] > rows[0]["learned"] > 0
+    assert bounded(rows, bound(9000, 0.2)), lines

@@ -171,13 +171,17 @@ def test_a_visitor_who_browsed_boots_on_the_web_gets_boots_in_the_app_and_is_tol
 
 def test_decide_reads_the_profile_with_one_get_item(stack: LocalStack) -> None:
     post_interactions(stack, boots_browser("cookie-9", "2026-11-21T18:00:00Z"))
-    calls: list[str] = []
+    calls: list[tuple[str, str]] = []
     module = stack.module("DecideFunction")
-    client = module.decider.profiles.store.client
-    client.meta.events.register("before-call.dynamodb", lambda model, **_: calls.append(model.name))
+    client = module.decider.profiles.store.client  # decide's one DynamoDB client
+    client.meta.events.register(
+        "before-parameter-build.dynamodb",
+        lambda model, params, **_: calls.append((model.name, params.get("TableName"))),
+    )
     body = {"decision_point": DP, "user_id": "cookie-9", "actions": PROFILE_OFFERS}
     assert stack.post("/decide", body).json()["profile_used"] is True
-    assert calls.count("GetItem") == 1
+    profiles = stack.template.tables["ProfilesTable"].name
+    assert [call for call in calls if call[1] == profiles] == [("GetItem", profiles)]
 
 
 def test_a_link_merges_an_anonymous_history_into_the_known_person_and_erasure_takes_all(

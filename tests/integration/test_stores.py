@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
@@ -16,6 +17,7 @@ from decider.errors import DuplicateEvent, RewardOutOfRange, UnknownEvent, Unkno
 from decider.learning.featurize import Label
 from decider.learning.policy import Policy
 from decider.records import (
+    LOG_SHARDS,
     DecisionFeatures,
     DecisionLog,
     DecisionRecord,
@@ -27,6 +29,7 @@ from decider.records import (
     StaleSettings,
     Tally,
     earned,
+    log_shards,
 )
 from decider.schemas import DecisionPointSettings, SettingsChange
 from decider.store.dynamo_log import DynamoDecisionLog
@@ -84,7 +87,7 @@ def stores(request: pytest.FixtureRequest) -> Iterator[Stores]:
         dynamodb = CountingClient(boto3.client("dynamodb"))
         yield Stores(
             "aws",
-            DynamoDecisionLog(decisions, "by-decision-time", client=dynamodb),
+            DynamoDecisionLog(decisions, "by-shard-time", client=dynamodb),
             DynamoRegistry(registry),
             S3ModelStore(bucket),
             dynamodb,
@@ -130,6 +133,44 @@ def stored(stores: Stores, event_id: str, decision_point: str = DP) -> DecisionR
     ]
     assert len(found) == 1
     return found[0]
+
+
+# --- decision log: no hot partition --------------------------------------------------------------
+
+
+def test_one_decision_points_writes_spread_evenly_over_the_time_indexs_shards() -> None:
+    with mock_aws():
+        stack = LocalStack()
+        stack.create_resources()
+        # Given the time index the template defines, and the attribute it is keyed by
+        table = stack.template.tables["DecisionsTable"]
+        index = next(
+            i
+            for i in table.definition["GlobalSecondaryIndexes"]
+            if i["IndexName"] == "by-shard-time"
+        )
+        keyed_by = next(k["AttributeName"] for k in index["KeySchema"] if k["KeyType"] == "HASH")
+        log = DynamoDecisionLog(table.name, "by-shard-time")
+
+        # When one busy decision point logs 1,600 decisions within a second
+        for n in range(1600):
+            log.put(record(f"visit-{n}", T0 + timedelta(microseconds=n * 600)))
+
+        # Then the index holds them under LOG_SHARDS keys, none with more than 1.5 times its
+        # share: no one partition takes the decision point's writes
+        pages = boto3.client("dynamodb").get_paginator("scan").paginate(TableName=table.name)
+        counts = Counter(item[keyed_by]["S"] for page in pages for item in page["Items"])
+        assert sum(counts.values()) == 1600
+        assert set(counts) == set(log_shards(DP)) and len(counts) == LOG_SHARDS
+        share = 1600 / LOG_SHARDS
+        assert max(counts.values()) <= 1.5 * share and min(counts.values()) >= 0.5 * share
+        # And retrain reads them all back through the shards, oldest first, and the newest
+        # first for the apprentice's judgement
+        until = T0 + timedelta(seconds=1)
+        settled = list(log.settled(DP, None, until))
+        assert [r.event_id for r in settled] == [f"visit-{n}" for n in range(1600)]
+        recent = list(log.recent(DP, T0 + timedelta(microseconds=600 * 1199), until))
+        assert [r.event_id for r in recent] == [f"visit-{n}" for n in range(1599, 1199, -1)]
 
 
 # --- decision log: put ---------------------------------------------------------------------------

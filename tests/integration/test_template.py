@@ -136,15 +136,15 @@ def test_the_decisions_table_expires_items_recovers_and_is_indexed_by_decision_t
     assert table["TimeToLiveSpecification"] == {"AttributeName": "expires_at", "Enabled": True}
     assert table["PointInTimeRecoverySpecification"] == {"PointInTimeRecoveryEnabled": True}
     assert table["KeySchema"] == [{"AttributeName": "event_id", "KeyType": "HASH"}]
-    index = next(i for i in table["GlobalSecondaryIndexes"] if i["IndexName"] == "by-decision-time")
+    index = next(i for i in table["GlobalSecondaryIndexes"] if i["IndexName"] == "by-shard-time")
     assert index["KeySchema"] == [
-        {"AttributeName": "decision_point", "KeyType": "HASH"},
+        {"AttributeName": "dp_shard", "KeyType": "HASH"},
         {"AttributeName": "decided_at", "KeyType": "RANGE"},
     ]
     # Retrain reads whole decisions from the index
     assert index["Projection"] == {"ProjectionType": "ALL"}
     types = {a["AttributeName"]: a["AttributeType"] for a in table["AttributeDefinitions"]}
-    assert types == {"event_id": "S", "decision_point": "S", "decided_at": "S", "user_hash": "S"}
+    assert types == {"event_id": "S", "dp_shard": "S", "decided_at": "S", "user_hash": "S"}
     # And a person's decisions are found by their keyed hash, for erasure and access
     by_user = next(i for i in table["GlobalSecondaryIndexes"] if i["IndexName"] == "by-user")
     assert [k["AttributeName"] for k in by_user["KeySchema"]] == ["user_hash", "decided_at"]
@@ -153,7 +153,7 @@ def test_the_decisions_table_expires_items_recovers_and_is_indexed_by_decision_t
 def test_functions_are_told_the_index_the_template_defines() -> None:
     for logical_id in SETTINGS:
         environment = LocalStack().environment(logical_id)
-        assert environment["DECISIONS_BY_TIME_INDEX"] == "by-decision-time", logical_id
+        assert environment["DECISIONS_BY_TIME_INDEX"] == "by-shard-time", logical_id
 
 
 def test_the_harness_creates_the_decisions_table_the_template_defines(stack: LocalStack) -> None:
@@ -164,9 +164,9 @@ def test_the_harness_creates_the_decisions_table_the_template_defines(stack: Loc
     # Then the table really has the index and the TTL that retrain and retention rely on
     described = dynamodb.describe_table(TableName=name)["Table"]
     indexes = {i["IndexName"]: i for i in described["GlobalSecondaryIndexes"]}
-    assert set(indexes) == {"by-decision-time", "by-user"}
-    index = indexes["by-decision-time"]
-    assert [k["AttributeName"] for k in index["KeySchema"]] == ["decision_point", "decided_at"]
+    assert set(indexes) == {"by-shard-time", "by-user"}
+    index = indexes["by-shard-time"]
+    assert [k["AttributeName"] for k in index["KeySchema"]] == ["dp_shard", "decided_at"]
     ttl = dynamodb.describe_time_to_live(TableName=name)["TimeToLiveDescription"]
     assert (ttl["TimeToLiveStatus"], ttl["AttributeName"]) == ("ENABLED", "expires_at")
     versioning = boto3.client("s3", region_name="us-east-1").get_bucket_versioning(

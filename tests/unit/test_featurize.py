@@ -7,6 +7,7 @@ import re
 from typing import Any
 
 import vowpal_wabbit_next as vw
+from decider.learning import featurize
 from decider.learning.featurize import (
     Label,
     escape_name,
@@ -134,6 +135,36 @@ def test_vw_json_has_only_our_namespaces_whatever_the_values(features: DecisionF
         assert line == {"a": namespace(action_features), "i": {f"id={escape_value(action_id)}": 1}}
     for ns in [example.get(n, {}) for n in "cxp"] + [ln["a"] for ln in example["_multi"]]:
         assert not any(key.startswith("_") for key in ns)
+
+
+def no_key_twice(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    keys = [key for key, _ in pairs]
+    assert len(keys) == len(set(keys)), keys
+    return dict(pairs)
+
+
+@given(features=decision_features)
+@settings(suppress_health_check=[HealthCheck.too_slow])
+def test_kept_parts_make_the_same_example_as_fresh_ones(features: DecisionFeatures) -> None:
+    # Given the caches of feature and action texts emptied
+    featurize._FRAGMENTS.clear()
+    featurize._ACTIONS.clear()
+    # When the same decision becomes an example twice: made fresh, then from what was kept
+    fresh = to_vw_json(features, Label(0, -1.0, 0.5))
+    kept = to_vw_json(features, Label(0, -1.0, 0.5))
+    # Then both are the same text, and no namespace names a feature twice (VW would add them)
+    assert kept == fresh
+    json.loads(fresh, object_pairs_hook=no_key_twice)
+
+
+def test_one_true_and_one_point_zero_are_kept_apart() -> None:
+    # 1, 1.0 and True are equal (and hash alike) in Python, but not as features
+    texts = [
+        to_vw_json(DecisionFeatures({}, {"n": v}, {}, [("a", {"n": v})])) for v in (1, 1.0, True)
+    ]
+    flag = json.loads(texts[2])
+    assert flag["x"] == {"n": 1.0} and flag["_multi"][0]["a"] == {"n": 1.0}
+    assert json.loads(texts[0]) == json.loads(texts[1]) != flag
 
 
 # --- types: nulls, booleans, numbers, lists ------------------------------------------------------

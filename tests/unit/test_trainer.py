@@ -527,15 +527,21 @@ def test_a_retrain_that_another_one_beat_raises_stale_model(would: str) -> None:
 # --- bounded runs and exploration lineage ----------------------------------------------------
 
 
-def test_a_window_bigger_than_one_run_is_learned_over_several_runs_without_a_gap(
-    recording_policy: list[tuple[str, Label]],
-) -> None:
-    # Given 7 decisions, two of them at the same instant, and runs of at most 3 decisions
+def seven_decisions_two_at_one_instant() -> tuple[Shop, datetime]:
+    """A shop with 7 decisions a second apart, the third and fourth at one instant, and the
+    first time they are all settled."""
     shop = Shop()
     for step in range(6):
         shop.decide(2 if step == 2 else 1)
         shop.clock.move_to(shop.clock() + timedelta(seconds=1))
-    at = shop.settle_after(shop.clock())
+    return shop, shop.settle_after(shop.clock())
+
+
+def test_a_window_bigger_than_one_run_is_learned_over_several_runs_without_a_gap(
+    recording_policy: list[tuple[str, Label]],
+) -> None:
+    # Given 7 decisions, two of them at the same instant, and runs of at most 3 decisions
+    shop, at = seven_decisions_two_at_one_instant()
     # When retrain runs until nothing is left
     reports = [
         retrain(
@@ -553,6 +559,38 @@ def test_a_window_bigger_than_one_run_is_learned_over_several_runs_without_a_gap
     assert sorted(learned_ids(recording_policy)) == sorted(shop.log.records)
     assert [r.decisions_learned for r in reports] == [4, 3, 0, 0]  # the 2 at one instant together
     assert reports[-1].status == "not_settled"
+
+
+def test_one_scheduled_run_learns_a_backlog_of_several_windows_in_order(
+    recording_policy: list[tuple[str, Label]],
+) -> None:
+    # Given 7 settled decisions, two at one instant, and runs of at most 3 decisions
+    shop, at = seven_decisions_two_at_one_instant()
+    # When the schedule fires once
+    reports = retrain_all(log=shop.log, store=shop.store, registry=shop.registry,
+                          loop=shop.loop, now=at, limit=3)  # fmt: skip
+    # Then it ran window after window until none was left: each decision learned once, in order
+    assert [(r.status, r.decisions_learned, r.backlog) for r in reports] == [
+        ("trained", 4, True),
+        ("trained", 3, False),
+    ]
+    assert learned_ids(recording_policy) == [r.event_id for r in shop.log.settled(DP, None, at)]
+
+
+def test_a_backlog_waits_for_the_next_run_when_the_time_runs_out() -> None:
+    # Given a backlog of several windows and a function with little time left after one run
+    shop = Shop()
+    shop.decide(7, every=SECOND)
+    at = shop.settle_after(shop.clock())
+    left = iter([1000.0, 10.0])
+    # When the schedule fires
+    reports = retrain_all(log=shop.log, store=shop.store, registry=shop.registry, loop=shop.loop,
+                          now=at, limit=3, seconds_left=lambda: next(left))  # fmt: skip
+    # Then it stopped after the run that fit, and the rest waits (nothing skipped)
+    assert [(r.decisions_learned, r.backlog) for r in reports] == [(3, True)]
+    again = retrain_all(log=shop.log, store=shop.store, registry=shop.registry,
+                        loop=shop.loop, now=at, limit=3)  # fmt: skip
+    assert sum(r.decisions_learned for r in again) == 4
 
 
 def test_a_change_of_exploration_starts_a_new_model_and_decide_loads_each_as_trained() -> None:

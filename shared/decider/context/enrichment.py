@@ -10,10 +10,9 @@ agent (decider.context.device).
 from __future__ import annotations
 
 from datetime import date, datetime
-from zoneinfo import ZoneInfo
 
 from decider.context.device import device_of
-from decider.context.geo import TROPIC, Place, hemisphere_of, locate, zone_latitude
+from decider.context.geo import TROPIC, Place, hemisphere_of, locate, zone, zone_latitude
 from decider.context.occasions import occasions
 from decider.schemas import Context, Geo
 
@@ -37,7 +36,7 @@ def enrich(context: Context, now: datetime) -> ContextUsed:
         locate(geo.country, geo.region, instant.date()) if geo.country else Place(None, None, None)
     )
     timezone = geo.timezone or place.timezone
-    local = instant.astimezone(ZoneInfo(timezone)) if timezone else instant
+    local = instant.astimezone(zone(timezone)) if timezone else instant
     lat = geo.lat if geo.lat is not None else place.lat
     hemisphere = hemisphere_of(geo.lat) if geo.lat is not None else place.hemisphere
     if lat is None and geo.timezone:  # a time zone alone still tells where on Earth

@@ -46,7 +46,7 @@ def locate(country: str, region: str | None, on: date) -> Place:
     zones = zones_of(country.upper())
     if not zones:
         return Place(None, None, None)
-    candidates = _for_region(country.upper(), region, zones) if region else []
+    candidates = _for_region(country.upper(), region) if region else []
     if not candidates:
         candidates = _main_zones(zones, datetime.combine(on, time(12), UTC))
     lats = sorted(zone.lat for zone in candidates)
@@ -56,6 +56,13 @@ def locate(country: str, region: str | None, on: date) -> Place:
         lat=lats[len(lats) // 2],
         hemisphere=hemispheres.pop() if len(hemispheres) == 1 else None,
     )
+
+
+@lru_cache(maxsize=1024)
+def zone(timezone: str) -> ZoneInfo:
+    """The time zone, kept: ZoneInfo's own cache holds only the last eight strongly, and a
+    shop's visitors come from more."""
+    return ZoneInfo(timezone)
 
 
 def zone_latitude(timezone: str) -> float | None:
@@ -91,9 +98,12 @@ def _all_zones() -> list[Zone]:
     return zones
 
 
-def _for_region(country: str, region: str, zones: list[Zone]) -> list[Zone]:
-    """The zones that cover a region, the one the database says covers most of it first."""
+@lru_cache(maxsize=4096)
+def _for_region(country: str, region: str) -> list[Zone]:
+    """The zones that cover a region, the one the database says covers most of it first
+    (kept: it does not change from day to day, as a country's main zones can)."""
     code = region.upper().removeprefix(f"{country}-")
+    zones = zones_of(country)
     if country == "US":
         state = us.states.lookup(code)
         named = set(state.time_zones) if state else set()
@@ -121,7 +131,7 @@ def _main_zones(zones: list[Zone], at: datetime) -> list[Zone]:
     most = [zone for zone in zones if zone.comment.lower().startswith("most of")]
     if len(most) == 1:
         return most
-    offsets = [at.astimezone(ZoneInfo(zone.timezone)).utcoffset() for zone in zones]
+    offsets = [at.astimezone(zone(each.timezone)).utcoffset() for each in zones]
     known = [offset.total_seconds() for offset in offsets if offset is not None]
     if known and max(known) - min(known) <= 3600:
         return zones[:1]

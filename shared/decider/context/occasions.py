@@ -3,19 +3,29 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from datetime import date, timedelta
 from functools import lru_cache
 
 import holidays
+import holidays.countries  # every country, at init (0.1 s), not on a first decide
 
 ContextUsed = dict[str, str | int | bool]
 UPCOMING_DAYS = 14
 
 
-def occasions(local_date: date, country: str | None, region: str | None) -> ContextUsed:
-    """``holiday`` today, the next one within two weeks (``upcoming_holiday``,
+def occasions(
+    local_date: date, country: str | None, region: str | None
+) -> Mapping[str, str | int | bool]:
+    """What a day is, where: kept per (date, country, region), which a shop's traffic repeats
+    all day. ``holiday`` today, the next one within two weeks (``upcoming_holiday``,
     ``days_to_holiday`` as 1, 2-3, 4-7, 8-14), and ``retail_event`` (Black Friday week,
     Black Friday, Cyber Monday, Christmas shopping)."""
+    return _occasions(local_date, country, region)
+
+
+@lru_cache(maxsize=8192)
+def _occasions(local_date: date, country: str | None, region: str | None) -> ContextUsed:
     used: ContextUsed = {}
     calendar = _calendar(country, region, local_date.year) if country else {}
     if local_date in calendar:

@@ -53,7 +53,7 @@ def features_of(
         context={k: v for k, v in context_used.items() if k not in DISPLAY_ONLY},
         custom=dict(request.context.features),
         profile=profile,
-        actions=[(action.id, dict(action.features)) for action in actions],
+        actions=[(action.id, action.features) for action in actions],  # read, never changed
         history=stored,
         fatigue=[dict(f) for f in fatigue] if personal and any(fatigue) else [],
     )
@@ -69,22 +69,62 @@ class Label:
 
 
 def to_vw_json(features: DecisionFeatures, label: Label | None = None) -> str:
-    """One multi-line ``cb_explore_adf`` example in VW's JSON format."""
-    example: dict[str, Any] = {}
+    """One multi-line ``cb_explore_adf`` example in VW's JSON format. Each action's part is
+    escaped and serialised once and then kept (``action_json``): a decision point offers the
+    same actions over and over."""
+    parts = []
     if label is not None:
-        example.update(
-            _label_cost=label.cost,
-            _label_probability=label.probability,
-            _label_Action=label.index + 1,
-            _labelIndex=label.index,
+        parts.append(
+            json.dumps(
+                {
+                    "_label_cost": label.cost,
+                    "_label_probability": label.probability,
+                    "_label_Action": label.index + 1,
+                    "_labelIndex": label.index,
+                },
+                allow_nan=False,
+            )[1:-1]
         )
-    example.update({name: ns for name, ns in shared_namespaces(features).items() if ns})
+    for name, raw, categorical in (
+        ("c", features.context, True),
+        ("x", features.custom, False),
+        ("p", features.profile, False),
+        (HISTORY_NAMESPACE, features.history, False),
+    ):
+        found = namespace_json(raw, categorical_numbers=categorical) if raw else ""
+        if found:
+            parts.append(f'"{name}":{{{found}}}')
     fatigue = features.fatigue or [{}] * len(features.actions)
-    example["_multi"] = [
-        action_namespaces(action_id, action_features, seen)
+    lines = ",".join(
+        action_json(action_id, action_features, seen)
         for (action_id, action_features), seen in zip(features.actions, fatigue, strict=True)
-    ]
-    return json.dumps(example, ensure_ascii=False, allow_nan=False)
+    )
+    parts.append(f'"_multi":[{lines}]')
+    return "{" + ",".join(parts) + "}"
+
+
+# Actions' parts of an example, by id and features (their repr, which tells 1, 1.0 and True
+# apart, as featurizing does): bounded, emptied when full.
+_ACTIONS: dict[tuple[str, str], str] = {}
+_ACTIONS_KEPT = 4096
+
+
+def action_json(action_id: str, action_features: RawFeatures, fatigue: RawFeatures) -> str:
+    """An action's line of an example, as JSON; kept when it depends on nothing else."""
+    if fatigue:  # the visitor's own: made each time
+        return _action_text(action_id, action_features, fatigue)
+    key = (action_id, repr(action_features))
+    found = _ACTIONS.get(key)
+    if found is None:
+        if len(_ACTIONS) >= _ACTIONS_KEPT:
+            _ACTIONS.clear()
+        found = _ACTIONS[key] = _action_text(action_id, action_features, fatigue)
+    return found
+
+
+def _action_text(action_id: str, action_features: RawFeatures, fatigue: RawFeatures) -> str:
+    line = action_namespaces(action_id, action_features, fatigue)
+    return json.dumps(line, ensure_ascii=False, allow_nan=False)
 
 
 def shared_namespaces(features: DecisionFeatures) -> dict[str, dict[str, float]]:
@@ -103,6 +143,36 @@ def action_namespaces(
     if fatigue:
         line[FATIGUE_NAMESPACE] = namespace(fatigue)
     return line
+
+
+# Features' JSON, by (name, value, its type, numbers categorical): bounded, emptied when full.
+_FRAGMENTS: dict[tuple[str, Any, type, bool], str] = {}
+_FRAGMENTS_KEPT = 65536
+
+
+def namespace_json(raw: RawFeatures, *, categorical_numbers: bool = False) -> str:
+    """``namespace``'s features as the inside of a JSON object (empty for none): each
+    feature's text made once and kept, since a shop's visits repeat the same few values."""
+    parts = []
+    for name, value in raw.items():
+        if isinstance(value, list):  # not hashable: made each time
+            found = _fragment(name, value, categorical_numbers)
+        else:
+            key = (name, value, type(value), categorical_numbers)
+            kept = _FRAGMENTS.get(key)
+            if kept is None:
+                if len(_FRAGMENTS) >= _FRAGMENTS_KEPT:
+                    _FRAGMENTS.clear()
+                kept = _FRAGMENTS[key] = _fragment(name, value, categorical_numbers)
+            found = kept
+        if found:
+            parts.append(found)
+    return ",".join(parts)
+
+
+def _fragment(name: str, value: Any, categorical_numbers: bool) -> str:
+    features = namespace({name: value}, categorical_numbers=categorical_numbers)
+    return json.dumps(features, ensure_ascii=False, allow_nan=False)[1:-1]
 
 
 def namespace(raw: RawFeatures, *, categorical_numbers: bool = False) -> dict[str, float]:
@@ -135,7 +205,21 @@ def magnitude_bucket(value: float) -> str:
     return f"{sign}2^{math.floor(math.log2(abs(value)) * 2) / 2:g}"
 
 
+# Escaped names, by name (a shop sends the same few): bounded, emptied when full.
+_NAMES: dict[str, str] = {}
+_NAMES_KEPT = 65536
+
+
 def escape_name(name: str) -> str:
+    found = _NAMES.get(name)
+    if found is None:
+        if len(_NAMES) >= _NAMES_KEPT:
+            _NAMES.clear()
+        found = _NAMES[name] = _escaped_name(name)
+    return found
+
+
+def _escaped_name(name: str) -> str:
     """Injective: names never hold a raw ``=`` (the value separator) or ``~`` (a number's
     bucket), a leading ``_`` (VW's
     JSON parser reserves those keys) or a NUL (where VW's parser cuts a string short)."""

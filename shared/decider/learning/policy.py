@@ -134,23 +134,24 @@ class Policy:
 
 class RewardModel:
     """A regression of reward on context and action (VW ``--cb_adf``): the direct-method part
-    of doubly robust estimates."""
+    of doubly robust estimates. It takes examples a ``Policy`` parsed (the same features and
+    hashing), so retrain parses each decision once for both; it must learn an example before
+    the policy does (the policy's learning leaves marks on an example that change what this
+    one would learn from it; predicting leaves none)."""
 
     def __init__(self, tuning: Sequence[str], scale: float = 1.0) -> None:
         """``scale``: what the rewards it learns were divided by (its predictions are not)."""
         self._workspace = vw.Workspace(vw_args(tuning, reduction="--cb_adf"))
-        self._parser = vw.JsonFormatParser(self._workspace)
         self._scale = scale
 
-    def learn(self, example: str) -> None:
-        """Learn a labelled example in VW's JSON (``to_vw_json``)."""
-        self._workspace.learn_one(self._parser.parse_json(example))
+    def learn(self, examples: Examples) -> None:
+        """Learn a labelled example (``Policy.parse`` of ``to_vw_json``)."""
+        self._workspace.learn_one(examples)
 
-    def predict(self, example: str, count: int) -> list[float]:
+    def predict(self, examples: Examples, count: int) -> list[float]:
         """The predicted reward of each of the example's ``count`` actions, in their order."""
         rewards = [0.0] * count
-        scored = self._workspace.predict_one(self._parser.parse_json(example))
-        for index, cost in cast(list[tuple[int, float]], scored):
+        for index, cost in cast(list[tuple[int, float]], self._workspace.predict_one(examples)):
             rewards[index] = -cost * self._scale
         return rewards
 

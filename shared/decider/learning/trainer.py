@@ -55,6 +55,7 @@ class Window:
     records: list[DecisionRecord]
     until: datetime
     seen: int
+    full: bool = False  # cut at the run's limit: more settled decisions wait
 
 
 def retrain(
@@ -133,15 +134,16 @@ def retrain(
         if current is not None and serving is not None
         else None
     )
-    for record, label in labelled[split:]:
-        example, count = to_vw_json(record.features, label), len(record.features.actions)
+    for record, label in labelled[split:]:  # each parsed once, scored by all three
+        examples = candidate.parse(to_vw_json(record.features, label))
+        count = len(record.features.actions)
         evaluation.add(
-            candidate=candidate.pmf_of(candidate.parse(example), count),
-            current=incumbent.pmf_of(incumbent.parse(example), count) if incumbent else None,
+            candidate=candidate.pmf_of(examples, count),
+            current=incumbent.pmf_of(examples, count) if incumbent else None,
             chosen=record.chosen_index,
             probability=record.probability,
             reward=-label.cost,
-            predicted=rewards.predict(example, count),
+            predicted=rewards.predict(examples, count),
             baseline=record.baseline_index,
         )
     learned = labelled[:split]
@@ -196,6 +198,7 @@ def retrain(
     return RetrainReport(
         status="rejected" if rejected else "trained",
         graduated=graduated,
+        backlog=window.full,
         model_version=str(next_version),
         **report,
         decisions_seen=window.seen,
@@ -266,7 +269,7 @@ def _window(
             kept = [r for r in taken if r.decided_at <= cut]
             return Window(kept, cut, len(kept))
         if taken and len(taken) >= limit and record.decided_at != taken[-1].decided_at:
-            return Window(taken, taken[-1].decided_at, len(taken))  # the rest is the next run's
+            return Window(taken, taken[-1].decided_at, len(taken), full=True)  # the next run's
         taken.append(record)
     return Window(taken, until, len(taken))
 
@@ -314,20 +317,21 @@ def _learn(
     passes: int,
     scale: float = 1.0,
 ) -> None:
-    """Each decision featurized once for both models; each chunk parsed once, learned
-    ``passes`` times, then dropped: a parsed example holds tens of kB in VW, too many to keep
-    a whole window of them."""
+    """Each decision featurized and parsed once for both models, the reward model first (see
+    RewardModel); each chunk learned ``passes`` times by the policy, then dropped: a parsed
+    example holds tens of kB in VW, too many to keep a whole window of them."""
     for start in range(0, len(labelled), LEARN_CHUNK):
-        chunk = [
-            to_vw_json(r.features, Label(label.index, label.cost / scale, label.probability))
+        parsed = [
+            policy.parse(
+                to_vw_json(r.features, Label(label.index, label.cost / scale, label.probability))
+            )
             for r, label in labelled[start : start + LEARN_CHUNK]
         ]
-        parsed = [policy.parse(example) for example in chunk]
+        for examples in parsed:
+            rewards.learn(examples)
         for _ in range(passes):
             for examples in parsed:
                 policy.learn_examples(examples)
-        for example in chunk:
-            rewards.learn(example)
 
 
 def _str(version: int | None) -> str | None:
@@ -342,20 +346,29 @@ def retrain_all(
     loop: LoopSettings,
     now: datetime,
     seconds_left: Callable[[], float] = lambda: math.inf,
+    limit: int = MAX_DECISIONS_PER_RUN,
+    margin: timedelta = RETRAIN_MARGIN,
 ) -> list[RetrainReport]:
     """Retrain every known decision point, the least recently retrained first (the oldest
-    watermark), and start none with less than RETRAIN_MARGIN of the run's time left: one that
-    is not reached goes first next run, so no decision point keeps another from its turn. One
-    that fails leaves its current model serving and does not stop the others."""
+    watermark), and start none with less than ``margin`` of the run's time left: one that
+    is not reached goes first next run, so no decision point keeps another from its turn. A
+    decision point with more settled decisions than a run learns (``backlog``) is run again,
+    window after window in order, while the time lasts. One that fails leaves its current
+    model serving and does not stop the others."""
     reports = []
     for decision_point in _least_recently_retrained(registry):
-        if seconds_left() < RETRAIN_MARGIN.total_seconds():
+        if seconds_left() < margin.total_seconds():
             reports.append(_report(decision_point, "deferred", now))
             continue
         try:
-            reports.append(
-                retrain(decision_point, log=log, store=store, registry=registry, loop=loop, now=now)
-            )
+            while True:
+                report = retrain(decision_point, log=log, store=store, registry=registry,
+                                 loop=loop, now=now, limit=limit)  # fmt: skip
+                reports.append(report)
+                if not (report.status == "trained" and report.backlog):
+                    break
+                if seconds_left() < margin.total_seconds():
+                    break
         except Exception:
             logger.exception(
                 "retrain failed for %s; its current model keeps serving", decision_point

@@ -26,7 +26,6 @@ from decider.schemas import (
     DecideRequest,
     DecideResponse,
     DecisionPointSettings,
-    RankedAction,
 )
 from decider.settings import LoopSettings
 
@@ -231,10 +230,10 @@ class Decider:
             policy = served.policy
             found = policy.contributions(features, chosen, pmf) if kind == "best" and policy else []
             explained = explanation(kind, found)
-        ranking = sorted(
-            (RankedAction(id=a.id, probability=p) for a, p in zip(actions, pmf, strict=True)),
-            key=lambda ranked: -ranked.probability,
-        )
+        # The ranking as plain dicts: pydantic builds the whole answer in one validation, which
+        # is faster than building each ranked action, with or without validation.
+        order = sorted(range(len(actions)), key=lambda index: -pmf[index])
+        ranking = [{"id": actions[index].id, "probability": pmf[index]} for index in order]
         return record, DecideResponse(
             event_id=event_id,
             decision_point=request.decision_point,

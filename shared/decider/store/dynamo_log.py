@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import heapq
 import itertools
 import time
 from collections.abc import Collection, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import datetime
 from decimal import Decimal
 from typing import Any, cast
@@ -21,6 +22,8 @@ from decider.records import (
     RewardStatus,
     after,
     iso,
+    log_shard,
+    log_shards,
     parse_iso,
 )
 from decider.schemas import ConsentTier, LearningMode
@@ -58,6 +61,7 @@ class DynamoDecisionLog(AwsStore):
         self._table = table
         self._index = index
         self._user_index = user_index
+        self._pool: ThreadPoolExecutor | None = None  # the time index's shard readers
 
     def of_user(self, user_hashes: Collection[str]) -> list[DecisionRecord]:
         found: list[DecisionRecord] = []
@@ -285,25 +289,47 @@ class DynamoDecisionLog(AwsStore):
     def _between(
         self, decision_point: str, since: datetime | None, until: datetime, oldest_first: bool
     ) -> Iterator[DecisionRecord]:
+        """The decision point's shards queried side by side, their pages merged in time
+        order; each shard's next page is asked for while its current one is read."""
         start = iso(after(since)) if since else "0"
-        query: dict[str, Any] = dict(
-            TableName=self._table,
-            IndexName=self._index,
-            KeyConditionExpression="decision_point = :dp AND decided_at BETWEEN :start AND :end",
-            ExpressionAttributeValues={
-                ":dp": {"S": decision_point},
-                ":start": {"S": start},
-                ":end": {"S": iso(until)},
-            },
-            ScanIndexForward=oldest_first,
-        )
+        queries = [
+            dict(
+                TableName=self._table,
+                IndexName=self._index,
+                KeyConditionExpression="dp_shard = :key AND decided_at BETWEEN :start AND :end",
+                ExpressionAttributeValues={
+                    ":key": {"S": key},
+                    ":start": {"S": start},
+                    ":end": {"S": iso(until)},
+                },
+                ScanIndexForward=oldest_first,
+            )
+            for key in log_shards(decision_point)
+        ]
+        pool = self._readers()
+        shards = [self._pages(pool, query, pool.submit(self.client.query, **query))
+                  for query in queries]  # fmt: skip
+        merged = heapq.merge(*shards, key=_decided_at, reverse=not oldest_first)
+        return (record_of(item) for item in merged)
+
+    def _pages(
+        self, pool: ThreadPoolExecutor, query: dict[str, Any], first: Future[Any]
+    ) -> Iterator[dict[str, Any]]:
+        page = first.result()
         while True:
-            page = self.client.query(**query)
-            for item in page.get("Items", []):
-                yield record_of(item)
-            if "LastEvaluatedKey" not in page:
+            following = None
+            if "LastEvaluatedKey" in page:
+                query = {**query, "ExclusiveStartKey": page["LastEvaluatedKey"]}
+                following = pool.submit(self.client.query, **query)
+            yield from page.get("Items", [])
+            if following is None:
                 return
-            query["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+            page = following.result()
+
+    def _readers(self) -> ThreadPoolExecutor:
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(max_workers=READ_THREADS)
+        return self._pool
 
     def decision_points_of(self, event_ids: Collection[str]) -> dict[str, str]:
         found: dict[str, str] = {}
@@ -343,6 +369,7 @@ def _item(record: DecisionRecord) -> dict[str, Any]:
         "event_id": {"S": record.event_id},
         "decision_point": {"S": record.decision_point},
         "decided_at": {"S": iso(record.decided_at)},
+        "dp_shard": {"S": log_shard(record.decision_point, record.event_id)},
         "features": {"S": record.features.to_json()},
         "chosen_index": {"N": str(record.chosen_index)},
         "chosen_action": {"S": record.chosen_action},
@@ -414,6 +441,11 @@ def record_of(item: dict[str, Any]) -> DecisionRecord:
 BATCH_GET = 100  # keys a BatchGetItem takes
 BATCH_WRITE = 25  # items a BatchWriteItem takes
 PUT_THREADS = 8  # a batch's conditional puts under way at once
+READ_THREADS = 16  # the time index's shards read at once (a page each, and the next)
+
+
+def _decided_at(item: dict[str, Any]) -> str:
+    return str(item["decided_at"]["S"])
 
 
 def batch_get(
