@@ -5,8 +5,9 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PORT ?= 3000
 PARAMS ?=
+STATE ?=
 
-.PHONY: demo serve test lint screenshot openapi build bench bench-latency bench-learning bench-lift bench-edges bench-profiles bench-campaign clean
+.PHONY: demo serve test lint screenshot openapi build bench bench-latency bench-load bench-backlog bench-learning bench-lift bench-edges bench-profiles bench-campaign clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -18,7 +19,7 @@ demo: $(STAMP)
 	$(BIN)/python -m infra.demo
 
 serve: $(STAMP)
-	$(BIN)/python -m infra.twin --port $(PORT) --params "$(PARAMS)"
+	$(BIN)/python -m infra.twin --port $(PORT) --params "$(PARAMS)" $(if $(STATE),--state $(STATE))
 
 test: $(STAMP)
 	$(BIN)/python -m pytest
@@ -41,6 +42,16 @@ build:
 # 100k decisions), cold import, first decide (about 6 minutes). FULL=1 adds 1M decisions.
 bench: $(STAMP)
 	$(BIN)/python -m bench.ratios $(if $(FULL),--full) | tee bench/results/ratios.txt
+
+# Decide, reward and retrain together on the twin, 32 clients for 30 s, with the accounting
+# (nothing lost, every decision learned once) (about 1.5 minutes).
+bench-load: $(STAMP)
+	$(BIN)/python -m bench.load --clients 32 --seconds 30 | tee bench/results/load.txt
+
+# Retrain keeping up with 1,000 decisions/s on one decision point, time scaled by 10 (about
+# 8 minutes).
+bench-backlog: $(STAMP)
+	$(BIN)/python -m bench.backlog --rate 1000 --scale 10 --intervals 5 | tee bench/results/backlog.txt
 
 # Decide's latency in milliseconds: the core and the handler on moto (about a minute).
 bench-latency: $(STAMP)

@@ -114,6 +114,10 @@ class LocalStack:
         self._starting: dict[str, int] = {}
         self._state = threading.Condition()
         self._lock = threading.Lock()  # the throttle's buckets
+        self._api_turns = threading.Lock()
+        self._api_functions = {route.function for route in self.template.routes} | {
+            authorizer.function for authorizer in self.template.authorizers.values()
+        }
         # The functions' environments differ only in their name: one environment, set while
         # any call runs (a name is set only while its module loads).
         self._environ = _SharedEnviron(self._shared_environment())
@@ -175,11 +179,16 @@ class LocalStack:
         a new one (a cold start) while there are fewer than MAX_CONTAINERS, else once one is
         free. Calls to different functions, or to several containers, run at once."""
         spec = self.template.functions[logical_id]
+        # Powertools' resolver keeps the request it serves on its class (BaseRouter's
+        # current_event: one process, one request, as on Lambda), so API calls in this one
+        # process take turns; the others (schedules, queues, streams) run beside them.
+        turns = self._api_turns if logical_id in self._api_functions else contextlib.nullcontext()
         with self._environ.applied():
             container = self._acquire(logical_id)
             try:
                 handler = getattr(container.module, spec.handler.rsplit(".", 1)[1])
-                return handler(event, LambdaContext(logical_id, str(uuid.uuid4())))
+                with turns:
+                    return handler(event, LambdaContext(logical_id, str(uuid.uuid4())))
             finally:
                 with self._state:
                     container.busy = False
@@ -389,17 +398,7 @@ class LocalStack:
         stream: the next records (from where the mapping was made) that the filters match,
         handed to the function in batches. A batch that fails is read again; with reported
         failures, from the first one failed."""
-        # Not the account's endpoint botocore now prefers for a stream ARN: moto serves the
-        # service's own.
-        streams = boto3.client(
-            "dynamodbstreams",
-            region_name=REGION,
-            config=Config(account_id_endpoint_mode="disabled"),
-        )
-        table = self.template.tables[source.table].name
-        arn = boto3.client("dynamodb", region_name=REGION).describe_table(TableName=table)["Table"][
-            "LatestStreamArn"
-        ]
+        streams, arn = self._stream(source)
         positions = self._stream_positions.setdefault((function, source.table), {})
         shards = streams.describe_stream(StreamArn=arn)["StreamDescription"]["Shards"]
         received = failed = 0
@@ -439,6 +438,29 @@ class LocalStack:
             if next_position:
                 positions[shard_id] = next_position
         return {"received": received, "failed": failed}
+
+    def skip_streams(self) -> None:
+        """Start every stream event source at its stream's end (what is there is not read)."""
+        for function, source in self.stream_sources():
+            streams, arn = self._stream(source)
+            positions = self._stream_positions.setdefault((function, source.table), {})
+            for shard in streams.describe_stream(StreamArn=arn)["StreamDescription"]["Shards"]:
+                positions[shard["ShardId"]] = streams.get_shard_iterator(
+                    StreamArn=arn, ShardId=shard["ShardId"], ShardIteratorType="LATEST"
+                )["ShardIterator"]
+
+    def _stream(self, source: StreamSource) -> tuple[Any, str]:
+        """A DynamoDB Streams client and the ARN of the source table's stream."""
+        # Not the account's endpoint botocore now prefers for a stream ARN: moto serves the
+        # service's own.
+        streams = boto3.client(
+            "dynamodbstreams",
+            region_name=REGION,
+            config=Config(account_id_endpoint_mode="disabled"),
+        )
+        table = self.template.tables[source.table].name
+        described = boto3.client("dynamodb", region_name=REGION).describe_table(TableName=table)
+        return streams, described["Table"]["LatestStreamArn"]
 
     def drain_streams(self) -> int:
         """Poll every stream source once (tests call it where the twin runs pollers)."""

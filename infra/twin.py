@@ -18,29 +18,28 @@ with none, the twin makes one and prints it.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import ctypes
 import json
 import logging
 import os
 import re
+import signal
 import socket
+import subprocess
 import sys
 import threading
 import time
 import warnings
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 from decider.http.keys import new_key
-from moto.moto_server.threaded_moto_server import ThreadedMotoServer
-from moto.moto_server.werkzeug_app import (
-    DomainDispatcherApplication,
-    MotoRequestHandler,
-    create_backend_app,
-)
-from werkzeug.serving import make_server
 
+from infra import state as twin_state
 from infra.openapi import ApiDocs
-from infra.stack import LocalStack
+from infra.stack import ROOT, LocalStack
 from infra.template import REGION, QueueSource, StreamSource, parse_overrides
 
 _SCHEDULE_PATH = re.compile(r"^/_local/schedules/(?P<logical_id>[A-Za-z0-9]+)$")
@@ -48,6 +47,7 @@ _EXECUTION_PATH = re.compile(r"^/_local/state-machines/(?P<logical_id>[A-Za-z0-9
 _USER_PATH = re.compile(r"^(/users/)[^/?]+")
 _RATE = re.compile(r"^rate\((\d+) (minute|minutes|hour|hours|day|days)\)$")
 _UNIT_SECONDS = {"minute": 60, "hour": 3600, "day": 86400}
+STATE_EVERY = 60.0  # seconds between saves of the twin's state (and one when it stops)
 
 
 def rate_seconds(expression: str) -> int | None:
@@ -69,20 +69,44 @@ class Twin:
         overrides: dict[str, str],
         quiet: bool = False,
         api_keys: list[str] | None = None,
+        state: Path | None = None,
     ) -> None:
+        """``state``: a directory the twin's state is saved in (every minute and when it
+        stops) and restored from when it starts (infra/state.py)."""
         self.port = port
         self.quiet = quiet
+        self.state = state
         self._aws_port = _free_port()
         self._start_aws()
         self.made_key = None if api_keys else new_key()
         self.stack = LocalStack(overrides, api_keys=api_keys or [self.made_key or ""])
         self.stack.create_resources()
+        if state is not None:
+            restored = twin_state.restore(self.stack.template, state)
+            if restored is not None:
+                self.stack.skip_streams()  # restored decisions were shown already
+                if api_keys:  # keys given now win over the saved ones
+                    self.stack.set_api_keys(api_keys)
+            self.log(f"  state in {state}: " + (f"restored {restored}" if restored else "new"))
         self.docs = ApiDocs(self.stack)
         self._stop = threading.Event()
 
     def _start_aws(self) -> None:
-        self._aws = _AtomicDynamoMoto(ip_address="127.0.0.1", port=self._aws_port, verbose=False)
-        self._aws.start()
+        """moto's server (infra/aws_server.py) in a process of its own, up before we go on."""
+        command = [sys.executable, "-m", "infra.aws_server", "--port", str(self._aws_port)]
+        self._aws = subprocess.Popen(command, cwd=ROOT, preexec_fn=_die_with_parent)
+        deadline = time.monotonic() + 60
+        while True:
+            if self._aws.poll() is not None:
+                raise RuntimeError("moto's server stopped while starting")
+            with (
+                contextlib.suppress(OSError),
+                socket.create_connection(("127.0.0.1", self._aws_port), timeout=1),
+            ):
+                break
+            if time.monotonic() > deadline:
+                raise RuntimeError("moto's server did not start")
+            time.sleep(0.1)
         os.environ.update(
             {
                 "AWS_ENDPOINT_URL": f"http://127.0.0.1:{self._aws_port}",
@@ -98,6 +122,7 @@ class Twin:
         server = _Server(("127.0.0.1", self.port), self._handler_class())
         self._start_timers()
         self._start_pollers()
+        self._start_saver()
         self.log(f"local twin on http://127.0.0.1:{self.port} (AWS: moto on :{self._aws_port})")
         self.log(f"  API docs: http://127.0.0.1:{self.port}/docs (OpenAPI: /openapi.json)")
         if self.made_key:
@@ -124,7 +149,23 @@ class Twin:
         finally:
             self._stop.set()
             server.server_close()
-            self._aws.stop()
+            if self.state is not None:
+                self.save_state()
+            self.stop_aws()
+
+    def save_state(self) -> None:
+        try:
+            saved = twin_state.save(self.stack.template, self.state)  # type: ignore[arg-type]
+            self.log(f"state saved in {self.state}: {saved}")
+        except Exception as failure:  # a failed save keeps the last one; the twin goes on
+            self.log(f"state not saved: {failure!r}")
+
+    def stop_aws(self) -> None:
+        self._aws.terminate()
+        try:
+            self._aws.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self._aws.kill()
 
     def log(self, message: str) -> None:
         if not self.quiet:
@@ -132,6 +173,14 @@ class Twin:
 
     def fire(self, logical_id: str) -> Any:
         return self.stack.fire_schedule(logical_id)
+
+    def _start_saver(self) -> None:
+        if self.state is not None:
+            threading.Thread(target=self._save_every, args=(STATE_EVERY,), daemon=True).start()
+
+    def _save_every(self, period: float) -> None:
+        while not self._stop.wait(period):
+            self.save_state()
 
     def _start_timers(self) -> None:
         for logical_id, expressions in self.stack.schedules().items():
@@ -282,26 +331,10 @@ class Twin:
             return 500, {}, json.dumps({"error": {"code": "execution_failed", "message": message}})
 
 
-class _AtomicDynamoMoto(ThreadedMotoServer):
-    """moto's server, with DynamoDB's requests served one at a time. On AWS a conditional
-    write is atomic; moto checks the condition, then writes, and two requests served at once
-    could both pass the check (a reward counted twice). The other services stay concurrent
-    (SQS's long polls hold a request for a second)."""
-
-    def _server_entry(self) -> None:
-        app = DomainDispatcherApplication(create_backend_app)
-        one_at_a_time = threading.Lock()
-
-        def atomic(environ: dict[str, Any], start_response: Any) -> Any:
-            if not environ.get("HTTP_X_AMZ_TARGET", "").startswith("DynamoDB_"):
-                return app(environ, start_response)
-            with one_at_a_time:  # the answer is read whole inside, as the write happens
-                return list(app(environ, start_response))
-
-        self._server = make_server(self._ip_address, self._port, atomic, True,
-                                   request_handler=MotoRequestHandler)  # fmt: skip
-        self._server_ready_event.set()
-        self._server.serve_forever()
+def _die_with_parent() -> None:
+    """In the child, before it runs: Linux ends it when the twin ends, however the twin ends."""
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
 
 
 def _free_port() -> int:
@@ -322,6 +355,7 @@ def main(argv: list[str] | None = None) -> None:
         help="server keys, comma-separated (default: $DECIDER_API_KEYS)",
     )
     parser.add_argument("--api-keys-file", help="a file of server keys, one a line")
+    parser.add_argument("--state", type=Path, help="keep the twin's state in this directory")
     args = parser.parse_args(argv)
     keys = [k.strip() for k in args.api_keys.split(",") if k.strip()]
     if args.api_keys_file:
@@ -329,7 +363,9 @@ def main(argv: list[str] | None = None) -> None:
             keys += [line.strip() for line in lines if line.strip()]
     logging.getLogger("werkzeug").setLevel(logging.ERROR)  # moto's server: one line per call
     warnings.filterwarnings("ignore", message="No application metrics to publish")
-    twin = Twin(args.port, parse_overrides(args.params), api_keys=keys)
+    # A terminated twin stops as an interrupted one does: its moto server with it
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    twin = Twin(args.port, parse_overrides(args.params), api_keys=keys, state=args.state)
     twin.verbose_requests = not args.quiet_requests
     try:
         twin.serve_forever()

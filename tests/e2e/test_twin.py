@@ -12,7 +12,7 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import IO, Any
 
@@ -95,8 +95,9 @@ def _wait_until_healthy(twin: RunningTwin) -> None:
 
 
 @contextlib.contextmanager
-def start_twin(params: str = PARAMS) -> Iterator[RunningTwin]:
-    """``python -m infra.twin`` on a free port, healthy, stopped on exit."""
+def start_twin(params: str = PARAMS, extra: Sequence[str] = ()) -> Iterator[RunningTwin]:
+    """``python -m infra.twin`` on a free port, healthy, stopped on exit (``extra``: more of
+    its arguments)."""
     port = _free_port()
     # The twin plays AWS itself (moto's server); nothing of a real account may leak in.
     environment = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
@@ -110,6 +111,7 @@ def start_twin(params: str = PARAMS) -> Iterator[RunningTwin]:
         "--params",
         params,
         "--quiet-requests",
+        *extra,
     ]
     with tempfile.TemporaryFile() as output:
         process = subprocess.Popen(
@@ -277,6 +279,8 @@ def test_thirty_two_clients_at_once_get_answers_and_nothing_is_lost(twin: Runnin
             body = {**DECIDE, "decision_point": "crowd", "event_id": f"crowd-{n}-{k}"}
             decided = twin.post("/decide", body)
             statuses.append(decided.status)
+            # each answer is its own request's (API calls in one process take turns)
+            assert decided.body["event_id"] == f"crowd:crowd-{n}-{k}", decided.body
             if k % 2 == 0:
                 reward = twin.post(f"/events/{decided.body['event_id']}/reward", {"value": 1.0})
                 statuses.append(reward.status)
@@ -306,3 +310,30 @@ def test_thirty_two_clients_at_once_get_answers_and_nothing_is_lost(twin: Runnin
     )
     rewarded = {item["event_id"]["S"] for item in items if "reward" in item}
     assert rewarded == {f"crowd:crowd-{n}-{k}" for n in range(32) for k in range(0, 8, 2)}
+
+
+def test_a_restarted_twin_keeps_its_decisions_models_and_keys(tmp_path: Any) -> None:
+    state = tmp_path / "state"
+    # Given a twin keeping its state on disk: decisions, a reward, a trained model, a person's
+    with start_twin(PARAMS, ["--state", str(state)]) as first:
+        body = {**DECIDE, "decision_point": "kept"}
+        decided = [first.post("/decide", body).body for _ in range(30)]
+        rewarded = first.post(f"/events/{decided[0]['event_id']}/reward", {"value": 1.0})
+        assert rewarded.body["status"] == "recorded"
+        first.post("/decide", {**body, "user_id": "kept-shopper@example.com"})
+        time.sleep(4.5)  # the reward wait and retrain's settle margin
+        fired = first.request("POST", "/_local/schedules/RetrainFunction").body
+        report = next(r for r in fired["reports"] if r["decision_point"] == "kept")
+        assert report["status"] == "trained"
+    # When it is stopped and started again on the same directory
+    assert (state / "snapshot").is_dir()
+    with start_twin(PARAMS, ["--state", str(state)]) as second:
+        # Then it serves the model it trained, knows the reward it took, and finds the person's
+        # decision by the same hash key
+        again = second.post("/decide", body).body
+        assert again["model_version"] == report["model_version"]
+        duplicate = second.post(f"/events/{decided[0]['event_id']}/reward", {"value": 1.0})
+        assert duplicate.body["status"] == "duplicate"
+        export = second.request("GET", "/users/kept-shopper@example.com/export").body
+        assert len(export["decisions"]) == 1
+        assert "restored" in second.log_tail(whole=True)

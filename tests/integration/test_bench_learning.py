@@ -153,3 +153,15 @@ def test_the_backlog_benchmark_shows_retrain_keeping_up_with_a_busy_decision_poi
     assert [row["decided"] for row in rows] == [9000, 18000, 27000]
     assert rows[-1]["learned"] > rows[0]["learned"] > 0
     assert bounded(rows, bound(9000, 0.2)), lines
+
+
+@pytest.mark.e2e
+def test_the_load_benchmark_accounts_for_every_decision_and_reward() -> None:
+    # A smoke of bench/load.py (make bench-load: 32 clients for 30 s)
+    from bench.load import run
+
+    lines = run(clients=8, seconds=4, decisions=300)
+    report = "\n".join(lines)
+    assert "errors: 0 non-200" in report and "failed connections: 0" in report, report
+    assert "(lost: 0, extra: 0, twice: 0)" in report and "(lost: 0, extra: 0)" in report, report
+    assert "(+0 against the table)" in report, report

@@ -208,6 +208,14 @@ def test_a_duplicate_event_id_is_refused_and_the_first_kept(stores: Stores) -> N
     assert stored(stores, "e-1").features.custom["note"] == "first"
 
 
+def test_the_same_decision_written_again_is_not_a_duplicate(stores: Stores) -> None:
+    # A request sent again by boto3 when the first one's answer was lost: written already
+    first = record("e-1", note="first")
+    stores.log.put(first)
+    stores.log.put(first)
+    assert stored(stores, "e-1") == first
+
+
 # --- decision log: rewards -----------------------------------------------------------------------
 
 

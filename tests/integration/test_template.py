@@ -339,3 +339,15 @@ def test_every_checkov_finding_left_is_skipped_with_its_reason() -> None:
     for logical_id, skip in skips:
         assert skip["id"].startswith("CKV_"), logical_id
         assert len(skip.get("comment", "")) > 40, (logical_id, skip)
+
+
+def test_the_decide_function_is_published_through_an_alias_ready_for_snapstart() -> None:
+    # SnapStart snapshots a published version's init (imports, calendars, clients): decide is
+    # published on every deploy and served through its alias; DecideSnapStart turns it on
+    decide = properties("DecideFunction")
+    assert decide["AutoPublishAlias"] == "live"
+    assert decide["SnapStart"] == {
+        "ApplyOn": {"Fn::If": ["DecideSnapStarts", "PublishedVersions", "None"]}
+    }
+    conditions = load_yaml(ROOT / "template.yaml")["Conditions"]
+    assert conditions["DecideSnapStarts"] == {"Fn::Equals": [{"Ref": "DecideSnapStart"}, "true"]}

@@ -92,13 +92,20 @@ class DynamoDecisionLog(AwsStore):
         return forgotten
 
     def put(self, record: DecisionRecord) -> None:
+        item = _item(record)
         try:
             self.client.put_item(
                 TableName=self._table,
-                Item=_item(record),
+                Item=item,
                 ConditionExpression="attribute_not_exists(event_id)",
+                ReturnValuesOnConditionCheckFailure="ALL_OLD",
             )
-        except self.client.exceptions.ConditionalCheckFailedException:
+        except self.client.exceptions.ConditionalCheckFailedException as failure:
+            # boto3 sends a request again when its answer was lost (a timeout, a 500): the
+            # decision found may be this very one, written by the first try
+            old = failure.response.get("Item", {})
+            if all(old.get(key) == item[key] for key in _SAME_DECISION):
+                return
             raise DuplicateEvent(
                 f"event {record.event_id!r} already exists", field="event_id"
             ) from None
@@ -355,6 +362,8 @@ class DynamoDecisionLog(AwsStore):
 
 
 _BATCH_GET_KEYS = 100  # DynamoDB's most per BatchGetItem
+# What tells one decision from another logged under the same event id.
+_SAME_DECISION = ("decided_at", "features", "chosen_index", "probability")
 
 
 def _number(value: float) -> str:
