@@ -116,7 +116,9 @@ problems = []
 layer = os.path.join(build_dir, layer_id)
 # The dashboard page is read when the admin function starts: it must ship with the layer.
 for rel in ("python/decider/__init__.py", "python/decider/control/dashboard.html",
-            "python/vowpal_wabbit_next"):
+            "python/vowpal_wabbit_next",
+            # bytecode for a read-only /opt (shared/Makefile)
+            "python/decider/__pycache__/__init__.cpython-312.pyc"):
     if not os.path.exists(os.path.join(layer, rel)):
         problems.append(f"layer {layer_id}: missing {rel}")
 
@@ -134,4 +136,20 @@ if problems:
     sys.exit(1)
 print(f"    ok  {layer_id}/python/decider/__init__.py, control/dashboard.html, vowpal_wabbit_next")
 PY
+# --- 5. the built layer imports, as Lambda's python3.12 would (no bytecode written) -------
+if [[ -x "$ROOT/.venv/bin/python" ]]; then
+    log "importing the decide function from the built layer with python3.12"
+    decide_env="$("$ROOT/.venv/bin/python" -c '
+import sys; sys.path[:0] = ["shared", "."]
+from infra.stack import LocalStack
+print(" ".join(f"{k}={v}" for k, v in LocalStack().environment("DecideFunction").items()
+               if " " not in v))')"
+    (cd "$BUILD_DIR/DecideFunction" && env $decide_env PYTHONDONTWRITEBYTECODE=1 \
+        PYTHONPATH="$ROOT/$BUILD_DIR/$LAYER_ID/python:." python3.12 -c '
+import time
+started = time.perf_counter()
+import app  # noqa: F401
+print(f"    ok  import app: {time.perf_counter() - started:.2f} s")') || die "the layer does not import"
+    log "layer: $(du -sh "$BUILD_DIR/$LAYER_ID" | cut -f1) unzipped"
+fi
 log "sam-check: OK (validate --lint clean, checkov clean, build complete)"
