@@ -107,7 +107,7 @@ def retrainer(twin: Twin, tally: Tally, until: float, reports: list[dict[str, An
     while time.monotonic() < until:
         time.sleep(3)
         started = time.perf_counter()
-        status, answer = connection.post("/_local/schedules/RetrainFunction", {}, {})
+        status, answer = connection.post("/_local/schedules/RetrainStateMachine", {}, {})
         tally.add("retrain", status, time.perf_counter() - started)
         if status == 200:
             reports.extend(r for r in answer["reports"] if r["decision_point"] == DECISION_POINT)
@@ -153,7 +153,7 @@ def run(clients: int, seconds: float, decisions: int) -> list[str]:
         # Retrain catches up once the last rewards' wait is over
         time.sleep(WAIT + 3.5)
         for _ in range(20):
-            _, answer = Connection(twin.base).post("/_local/schedules/RetrainFunction", {}, {})
+            _, answer = Connection(twin.base).post("/_local/schedules/RetrainStateMachine", {}, {})
             mine = [r for r in answer["reports"] if r["decision_point"] == DECISION_POINT]
             reports.extend(mine)
             if all(r["status"] in ("nothing_to_learn", "not_settled") for r in mine):

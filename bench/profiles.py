@@ -150,7 +150,7 @@ def bench_handler(rounds: int) -> list[str]:
             if rng.random() < who.truth()[chosen]:
                 stack.post(f"/events/{decision['event_id']}/reward", {"value": 1.0})
         time.sleep(1 + CLOCK_SKEW.total_seconds())  # the reward wait, then retrain
-        report_ = stack.fire_schedule("RetrainFunction")
+        report_ = stack.fire_schedule("RetrainStateMachine")
         request, history, _ = shoppers(1, 3)[0]
         stack.post("/interactions", {"interactions": history})
         bodies = [

@@ -254,7 +254,7 @@ def bench_first(repeats: int) -> dict[str, float]:
             if coins.random() < 0.2:
                 client.reward(decision["event_id"], 1.0)
         time.sleep(4.5)  # the reward wait and retrain's settle margin
-        client.post("/_local/schedules/RetrainFunction")
+        client.post("/_local/schedules/RetrainStateMachine")
         env = {**decide_environment(False), "AWS_ENDPOINT_URL": twin.aws}
         lines = "".join(json.dumps(body) + "\n" for body in bodies[400:])
         for _ in range(repeats):

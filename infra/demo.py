@@ -246,7 +246,7 @@ def aws_endpoint(twin_log: IO[bytes]) -> str:
 
 def retrain(client: Client) -> dict[str, dict[str, Any]]:
     time.sleep(REWARD_WAIT_SECONDS + 3.3)  # the reward wait and retrain's 3 s settle margin
-    reports = client.post("/_local/schedules/RetrainFunction")["reports"]
+    reports = client.post("/_local/schedules/RetrainStateMachine")["reports"]
     found = {r["decision_point"]: r for r in reports}
     report = found[DECISION_POINT]
     expected = report.get("evaluation", {}).get("candidate")

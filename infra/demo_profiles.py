@@ -59,7 +59,7 @@ class Scenes:
     def retrain(self) -> dict[str, Any]:
         """The retrain schedule, fired once the reward wait is over: its reports."""
         time.sleep(self.reward_wait + 3.3)  # the wait, and retrain's 3 s settle margin
-        reports = self.client.post("/_local/schedules/RetrainFunction")["reports"]
+        reports = self.client.post("/_local/schedules/RetrainStateMachine")["reports"]
         time.sleep(1.1)  # decide checks for a new version at most every second
         return {report["decision_point"]: report for report in reports}
 

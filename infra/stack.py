@@ -15,11 +15,13 @@ import io
 import itertools
 import json
 import os
+import re
 import threading
 import time
 import urllib.parse
 import uuid
 from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -93,10 +95,14 @@ class LocalStack:
         root: Path = ROOT,
         api_keys: Sequence[str] = (),
         headers: dict[str, str] | None = None,
+        side_by_side: bool = False,
     ) -> None:
         """``api_keys``: the server keys valid on this stack (their hashes go in its keys
         secret, as an operator's rotation puts them); ``headers``: what every request sends,
         as a configured client would (a key, say)."""
+        # A Map's items run at once (up to its MaxConcurrency) only where AWS's side takes
+        # concurrent calls: moto's server does (the twin), moto in-process (tests) does not.
+        self.side_by_side = side_by_side
         self.root = root
         self.template = Template.load(root / "template.yaml", overrides)
         self.extra_env = extra_env or {}
@@ -342,9 +348,10 @@ class LocalStack:
         return self.http("POST", path, json.dumps(payload), {"content-type": "application/json"})
 
     def schedules(self) -> dict[str, list[str]]:
-        return {
-            fn.logical_id: fn.schedules for fn in self.template.functions.values() if fn.schedules
-        }
+        """Each function or state machine a schedule starts, with its schedules."""
+        found = {fn.logical_id: fn.schedules for fn in self.template.functions.values()}
+        found.update({m.logical_id: m.schedules for m in self.template.state_machines.values()})
+        return {logical_id: schedules for logical_id, schedules in found.items() if schedules}
 
     def queue_sources(self) -> list[tuple[str, QueueSource]]:
         """(function, source) for every SQS event source of the template."""
@@ -466,26 +473,76 @@ class LocalStack:
         """Poll every stream source once (tests call it where the twin runs pollers)."""
         return sum(self.poll_stream(f, s)["received"] for f, s in self.stream_sources())
 
-    def run_state_machine(self, logical_id: str, execution_input: dict[str, Any]) -> Any:
+    def run_state_machine(self, logical_id: str, execution_input: Any) -> Any:
         """An execution of a state machine of the template, run here as Step Functions would
-        (moto keeps state machines but runs no Map): the subset the template uses - Choice on
-        a string, and a distributed Map that reads a list from S3 (CSV with a header row, or
-        JSON Lines), selects each item with its index, batches them with the batch input, and
-        invokes a function per batch (one at a time here), its result selected."""
+        (moto keeps state machines but runs none): the subset the template uses - Task
+        (lambda:invoke, with ResultSelector and OutputPath), Choice (StringEquals,
+        BooleanEquals), Succeed, an inline Map over an array (its items side by side, up to
+        its MaxConcurrency), and a distributed Map that reads a list from S3."""
         spec = self.template.state_machines[logical_id]
-        states = spec.definition["States"]
-        name = spec.definition["StartAt"]
+        context = {"Execution": {"Id": f"arn:aws:states:{REGION}:{ACCOUNT}:execution:"
+                                       f"{spec.logical_id}:{uuid.uuid4()}"}}  # fmt: skip
+        return self._run_states(spec, spec.definition, execution_input, context)
+
+    def _run_states(
+        self, spec: StateMachineSpec, machine: dict[str, Any], data: Any, context: dict[str, Any]
+    ) -> Any:
+        states, name = machine["States"], machine["StartAt"]
         while True:
             state = states[name]
-            if state["Type"] == "Choice":
-                name = _choose(state, execution_input)
+            kind = state["Type"]
+            if kind == "Choice":
+                name = _choose(state, data)
                 continue
-            if state["Type"] != "Map":
-                raise NotImplementedError(f"the twin runs Choice and Map states, not {name}")
-            return self._run_map(spec, state, execution_input)
+            if kind == "Succeed":
+                return data
+            if kind == "Task":
+                result = self._task(spec, state, data)
+            elif kind == "Map" and "ItemReader" in state:
+                return self._run_map(spec, state, data, context)
+            elif kind == "Map":
+                result = self._inline_map(spec, state, data, context)
+            else:
+                raise NotImplementedError(f"the twin runs no {kind} state ({name})")
+            selector = state.get("ResultSelector")
+            if selector:
+                result = _selected(selector, result, context)
+            data = _path(result, state.get("OutputPath", "$"))
+            if state.get("End"):
+                return data
+            name = state["Next"]
+
+    def _task(self, spec: StateMachineSpec, state: dict[str, Any], data: Any) -> Any:
+        parameters = state["Parameters"]
+        function = spec.functions[parameters["FunctionName"]]
+        payload = (
+            _path(data, parameters["Payload.$"]) if "Payload.$" in parameters
+            else parameters.get("Payload", data)
+        )  # fmt: skip
+        return {"Payload": self.invoke(function, payload)}
+
+    def _inline_map(
+        self, spec: StateMachineSpec, state: dict[str, Any], data: Any, context: dict[str, Any]
+    ) -> list[Any]:
+        items = _path(data, state.get("ItemsPath", "$")) or []
+        selector = state.get("ItemSelector")
+
+        def each(index: int) -> Any:
+            item = {**context, "Map": {"Item": {"Index": index, "Value": items[index]}}}
+            given = _selected(selector, data, item) if selector else items[index]
+            return self._run_states(spec, state["ItemProcessor"], given, context)
+
+        most = int(state.get("MaxConcurrency") or MAX_CONTAINERS) if self.side_by_side else 1
+        workers = max(1, min(most, MAX_CONTAINERS))
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            return list(pool.map(each, range(len(items))))
 
     def _run_map(
-        self, spec: StateMachineSpec, state: dict[str, Any], execution_input: dict[str, Any]
+        self,
+        spec: StateMachineSpec,
+        state: dict[str, Any],
+        execution_input: dict[str, Any],
+        context: dict[str, Any],
     ) -> dict[str, Any]:
         reader = state["ItemReader"]
         parameters = reader["Parameters"]
@@ -503,8 +560,6 @@ class LocalStack:
         items = [{"index": index, "value": row} for index, row in enumerate(rows)]
         batcher = state["ItemBatcher"]
         size = int(batcher["MaxItemsPerBatch"])
-        context = {"Execution": {"Id": f"arn:aws:states:{REGION}:{ACCOUNT}:execution:"
-                                       f"{spec.logical_id}:{uuid.uuid4()}"}}  # fmt: skip
         batch_input = {k.removesuffix(".$"): _path(execution_input, v, context)
                        for k, v in batcher.get("BatchInput", {}).items()}  # fmt: skip
         processor = state["ItemProcessor"]
@@ -523,8 +578,12 @@ class LocalStack:
         return {"rows": len(items), "batches": len(results), "results": results}
 
     def fire_schedule(self, logical_id: str) -> Any:
+        """What the schedule does now: invoke its function, or start its state machine and
+        return the execution's output."""
         if logical_id not in self.schedules():
             raise KeyError(f"{logical_id} has no schedule in the template")
+        if logical_id in self.template.state_machines:
+            return self.run_state_machine(logical_id, scheduled_event(logical_id))
         return self.invoke(logical_id, scheduled_event(logical_id))
 
     def module(self, logical_id: str) -> ModuleType:
@@ -639,23 +698,41 @@ def sqs_record(message: dict[str, Any], queue_arn: str) -> dict[str, Any]:
     }
 
 
-def _choose(state: dict[str, Any], data: dict[str, Any]) -> str:
+def _choose(state: dict[str, Any], data: Any) -> str:
     for choice in state.get("Choices", []):
-        if _path(data, choice["Variable"]) == choice.get("StringEquals"):
+        value = _path(data, choice["Variable"])
+        if "StringEquals" in choice and value == choice["StringEquals"]:
+            return str(choice["Next"])
+        if "BooleanEquals" in choice and value is choice["BooleanEquals"]:
             return str(choice["Next"])
     return str(state["Default"])
 
 
+def _selected(selector: dict[str, Any], data: Any, context: dict[str, Any]) -> dict[str, Any]:
+    """A Parameters-like object: ``key.$`` fields are paths into ``data`` (or, ``$$``, the
+    context), the others are kept as they are."""
+    return {
+        key.removesuffix(".$"): _path(data, value, context) if key.endswith(".$") else value
+        for key, value in selector.items()
+    }
+
+
+_STEP = re.compile(r"\[\*\]|[^.\[\]]+")
+
+
 def _path(data: Any, path: str, context: dict[str, Any] | None = None) -> Any:
-    """A JSONPath of the simple kind the template uses ($, $.a.b; $$.a.b in the context
-    object)."""
-    found = data
+    """A JSONPath of the kinds the template uses: $, $.a.b, $$.a.b (the context object), and
+    [*] over arrays, which makes the result the flat list of what it reaches."""
     if path.startswith("$$"):
-        found, path = context or {}, path[1:]
-    for part in path.removeprefix("$").split("."):
-        if part:
-            found = found.get(part) if isinstance(found, dict) else None
-    return found
+        data, path = context or {}, path[1:]
+    found, many = [data], False
+    for step in _STEP.findall(path.removeprefix("$")):
+        if step == "[*]":
+            many = True
+            found = [item for value in found if isinstance(value, list) for item in value]
+        else:
+            found = [value.get(step) if isinstance(value, dict) else None for value in found]
+    return found if many else found[0]
 
 
 def stream_record(record: dict[str, Any], stream_arn: str) -> dict[str, Any]:

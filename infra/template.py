@@ -172,6 +172,7 @@ class StateMachineSpec:
     logical_id: str
     definition: dict[str, Any]
     functions: dict[str, str]  # an ARN substituted into the definition -> function logical id
+    schedules: list[str] = field(default_factory=list)  # EventBridge schedules starting it
 
 
 @dataclass
@@ -344,7 +345,12 @@ def _state_machine(logical_id: str, props: dict[str, Any], resolver: _Resolver) 
     text = json.dumps(props["Definition"])
     for name, value in values.items():
         text = text.replace("${" + name + "}", value)
-    return StateMachineSpec(logical_id, json.loads(text), functions)
+    schedules = [
+        str(resolver.resolve(event["Properties"]["Schedule"]))
+        for event in props.get("Events", {}).values()
+        if event["Type"] in ("Schedule", "ScheduleV2")
+    ]
+    return StateMachineSpec(logical_id, json.loads(text), functions, schedules)
 
 
 def _queue(logical_id: str, props: dict[str, Any], resolver: _Resolver) -> QueueSpec:

@@ -79,7 +79,9 @@ class Twin:
         self._aws_port = _free_port()
         self._start_aws()
         self.made_key = None if api_keys else new_key()
-        self.stack = LocalStack(overrides, api_keys=api_keys or [self.made_key or ""])
+        self.stack = LocalStack(
+            overrides, api_keys=api_keys or [self.made_key or ""], side_by_side=True
+        )
         self.stack.create_resources()
         if state is not None:
             restored = twin_state.restore(self.stack.template, state)

@@ -55,7 +55,7 @@ def shop_traffic(twin: RunningTwin, rounds: int, size: int) -> None:
             if rng.random() < conversion_probability(visitor, decision["action_id"]):
                 twin.post(f"/events/{decision['event_id']}/reward", {"value": 1.0})
         time.sleep(1 + 3.3)  # the reward wait and retrain's settle margin
-        reports = twin.post("/_local/schedules/RetrainFunction", {}).body["reports"]
+        reports = twin.post("/_local/schedules/RetrainStateMachine", {}).body["reports"]
         assert next(r for r in reports if r["decision_point"] == DP)["status"] == "trained"
 
 

@@ -49,7 +49,7 @@ def test_the_cli_imports_a_personalizer_export_that_the_next_retrain_learns(
     # newest fifth, on which it scores the model (the run after learns those)
     assert done.returncode == 0, done.stderr
     assert '"imported": 200' in done.stdout
-    fired = twin.request("POST", "/_local/schedules/RetrainFunction")
+    fired = twin.request("POST", "/_local/schedules/RetrainStateMachine")
     assert fired.status == 200, fired.body
     report = next(r for r in fired.body["reports"] if r["decision_point"] == "e2e-coffee")
     held_out = report["evaluation"]["candidate"]["n"]

@@ -87,7 +87,7 @@ def test_the_sdk_ranks_rewards_and_activates_and_the_next_retrain_learns_it(
 
     # And the reward wait (1 s, plus retrain's 3 s margin) passes and retrain runs
     time.sleep(4.5)
-    fired = twin.request("POST", "/_local/schedules/RetrainFunction")
+    fired = twin.request("POST", "/_local/schedules/RetrainStateMachine")
     assert fired.status == 200, fired.body
     report = next(r for r in fired.body["reports"] if r["decision_point"] == "personalizer")
 

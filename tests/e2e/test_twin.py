@@ -151,7 +151,7 @@ def test_the_twin_decides_learns_and_serves_the_new_model(twin: RunningTwin) -> 
     time.sleep(4.5)  # the twin runs on real time: the 1 s wait and the 3 s settle margin
 
     # And retrain's schedule is fired by hand
-    fired = twin.request("POST", "/_local/schedules/RetrainFunction")
+    fired = twin.request("POST", "/_local/schedules/RetrainStateMachine")
     assert fired.status == 200, fired.body
     report = next(r for r in fired.body["reports"] if r["decision_point"] == "e2e-hero")
 
@@ -243,7 +243,7 @@ def test_no_user_id_is_kept_in_clear_anywhere(twin: RunningTwin) -> None:
                     "consent": consent, "profile": {"segment": "vip"}}  # fmt: skip
             decision = twin.post("/decide", body).body
             twin.post(f"/events/{decision['event_id']}/reward", {"value": 1.0})
-    for schedule in ("RetrainFunction", "ExportFunction"):
+    for schedule in ("RetrainStateMachine", "ExportFunction"):
         assert twin.request("POST", f"/_local/schedules/{schedule}").status == 200
     assert len(twin.request("GET", f"/users/{shoppers[0]}/export").body["decisions"]) == 1
 
@@ -322,7 +322,7 @@ def test_a_restarted_twin_keeps_its_decisions_models_and_keys(tmp_path: Any) -> 
         assert rewarded.body["status"] == "recorded"
         first.post("/decide", {**body, "user_id": "kept-shopper@example.com"})
         time.sleep(4.5)  # the reward wait and retrain's settle margin
-        fired = first.request("POST", "/_local/schedules/RetrainFunction").body
+        fired = first.request("POST", "/_local/schedules/RetrainStateMachine").body
         report = next(r for r in fired["reports"] if r["decision_point"] == "kept")
         assert report["status"] == "trained"
     # When it is stopped and started again on the same directory

@@ -464,7 +464,9 @@ def test_a_decision_points_own_reward_wait_makes_rewards_late_and_settles_retrai
     assert statuses == {"quick": "late", "home-hero": "recorded"}
     # And retrain settles the quick one after its own wait, the other not yet
     clock.shift(timedelta(seconds=5))
-    reports = {r["decision_point"]: r for r in stack.fire_schedule("RetrainFunction")["reports"]}
+    reports = {
+        r["decision_point"]: r for r in stack.fire_schedule("RetrainStateMachine")["reports"]
+    }
     assert reports["quick"]["status"] == "trained"
     assert (reports["home-hero"]["status"], reports["home-hero"]["decisions_seen"]) == (
         "nothing_to_learn",

@@ -445,7 +445,7 @@ def test_without_consent_the_first_allowed_action_is_served_and_no_profile_is_lo
 
     # And retrain does not learn from it
     clock.shift(REWARD_WAIT + timedelta(seconds=5))
-    reports = stack.fire_schedule("RetrainFunction")["reports"]
+    reports = stack.fire_schedule("RetrainStateMachine")["reports"]
     assert sum(report["decisions_learned"] for report in reports) == 0
 
 

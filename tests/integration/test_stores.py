@@ -208,12 +208,29 @@ def test_a_duplicate_event_id_is_refused_and_the_first_kept(stores: Stores) -> N
     assert stored(stores, "e-1").features.custom["note"] == "first"
 
 
-def test_the_same_decision_written_again_is_not_a_duplicate(stores: Stores) -> None:
-    # A request sent again by boto3 when the first one's answer was lost: written already
-    first = record("e-1", note="first")
-    stores.log.put(first)
-    stores.log.put(first)
-    assert stored(stores, "e-1") == first
+class RetryingClient(CountingClient):
+    """A client whose PutItem is sent twice, as boto3 sends a request again when the first
+    one's answer was lost (a timeout, a 500): the first is written, the second answered."""
+
+    def put_item(self, **request: Any) -> Any:
+        self._client.put_item(**request)
+        return self._client.put_item(**request)
+
+
+def test_a_decision_written_again_by_a_retry_is_not_a_duplicate() -> None:
+    with mock_aws():
+        stack = LocalStack()
+        stack.create_resources()
+        table = stack.template.tables["DecisionsTable"].name
+        client = RetryingClient(boto3.client("dynamodb"))
+        log = DynamoDecisionLog(table, "by-shard-time", client=client)
+        # When a decision's write is sent twice by the client's retry
+        log.put(record("e-1"))
+        # Then it is logged once, and no duplicate is reported
+        assert [r.event_id for r in log.settled(DP, None, T0 + timedelta(days=1))] == ["e-1"]
+        # But another put of the same event id is still a duplicate
+        with pytest.raises(DuplicateEvent):
+            DynamoDecisionLog(table, "by-shard-time").put(record("e-1"))
 
 
 # --- decision log: rewards -----------------------------------------------------------------------

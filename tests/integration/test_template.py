@@ -103,14 +103,34 @@ def test_every_http_route_belongs_to_the_decision_api() -> None:
 
 
 def test_retrain_runs_on_the_schedule_the_retrain_schedule_parameter_sets() -> None:
-    events = properties("RetrainFunction")["Events"].values()
+    # The schedule starts the state machine that fans retrain out; the function has none
+    events = properties("RetrainStateMachine")["Events"].values()
     schedules = [event for event in events if event["Type"] in ("Schedule", "ScheduleV2")]
     assert [event["Properties"]["Schedule"] for event in schedules] == [{"Ref": "RetrainSchedule"}]
+    assert "Events" not in properties("RetrainFunction")
 
     default = str(TEMPLATE["Parameters"]["RetrainSchedule"]["Default"])
-    assert LocalStack().schedules()["RetrainFunction"] == [default]
+    assert LocalStack().schedules()["RetrainStateMachine"] == [default]
     hourly = LocalStack({"RetrainSchedule": "rate(1 hour)"})
-    assert hourly.schedules()["RetrainFunction"] == ["rate(1 hour)"]
+    assert hourly.schedules()["RetrainStateMachine"] == ["rate(1 hour)"]
+
+
+def test_retrain_is_fanned_out_one_invocation_per_decision_point_looping_on_a_backlog() -> None:
+    definition = properties("RetrainStateMachine")["Definition"]
+    plan = definition["States"][definition["StartAt"]]
+    assert plan["Parameters"]["Payload"] == {"plan": True}
+    each = definition["States"][plan["Next"]]
+    assert (each["Type"], each["ItemsPath"], each["MaxConcurrency"]) == (
+        "Map",
+        "$.decision_points",
+        10,
+    )
+    assert each["ItemSelector"] == {"decision_point.$": "$$.Map.Item.Value"}
+    inner = each["ItemProcessor"]["States"]
+    retrain = inner[each["ItemProcessor"]["StartAt"]]
+    assert retrain["Parameters"]["FunctionName"] == "${RetrainFunctionArn}"
+    more = inner[retrain["Next"]]
+    assert more["Choices"] == [{"Variable": "$.more", "BooleanEquals": True, "Next": "Retrain"}]
 
 
 def test_the_export_runs_on_its_own_schedule_into_its_own_bucket() -> None:

@@ -349,35 +349,57 @@ def retrain_all(
     limit: int = MAX_DECISIONS_PER_RUN,
     margin: timedelta = RETRAIN_MARGIN,
 ) -> list[RetrainReport]:
-    """Retrain every known decision point, the least recently retrained first (the oldest
-    watermark), and start none with less than ``margin`` of the run's time left: one that
-    is not reached goes first next run, so no decision point keeps another from its turn. A
-    decision point with more settled decisions than a run learns (``backlog``) is run again,
-    window after window in order, while the time lasts. One that fails leaves its current
-    model serving and does not stop the others."""
+    """Retrain every known decision point in one invocation, the least recently retrained
+    first (``in_turn``), and start none with less than ``margin`` of the run's time left: one
+    that is not reached goes first next run, so no decision point keeps another from its turn.
+    (The template's state machine runs each decision point in an invocation of its own.)"""
     reports = []
-    for decision_point in _least_recently_retrained(registry):
+    for decision_point in in_turn(registry):
         if seconds_left() < margin.total_seconds():
             reports.append(_report(decision_point, "deferred", now))
             continue
-        try:
-            while True:
-                report = retrain(decision_point, log=log, store=store, registry=registry,
-                                 loop=loop, now=now, limit=limit)  # fmt: skip
-                reports.append(report)
-                if not (report.status == "trained" and report.backlog):
-                    break
-                if seconds_left() < margin.total_seconds():
-                    break
-        except Exception:
-            logger.exception(
-                "retrain failed for %s; its current model keeps serving", decision_point
-            )
-            reports.append(_report(decision_point, "failed", now))
+        reports.extend(
+            retrain_backlog(decision_point, log=log, store=store, registry=registry, loop=loop,
+                            now=now, seconds_left=seconds_left, limit=limit, margin=margin)
+        )  # fmt: skip
     return reports
 
 
-def _least_recently_retrained(registry: Registry) -> list[str]:
+def retrain_backlog(
+    decision_point: str,
+    *,
+    log: DecisionLog,
+    store: ModelStore,
+    registry: Registry,
+    loop: LoopSettings,
+    now: datetime,
+    seconds_left: Callable[[], float] = lambda: math.inf,
+    limit: int = MAX_DECISIONS_PER_RUN,
+    margin: timedelta = RETRAIN_MARGIN,
+) -> list[RetrainReport]:
+    """Retrain one decision point, run after run while a run was cut at ``limit``
+    (``backlog``) and at least ``margin`` of the time is left: a window of any size is learned
+    in order, over as many runs (and invocations) as it takes; the last report's ``backlog``
+    says whether some is left. One that fails reports ``failed`` and keeps its model serving."""
+    reports = []
+    try:
+        while True:
+            report = retrain(decision_point, log=log, store=store, registry=registry, loop=loop,
+                             now=now, limit=limit)  # fmt: skip
+            reports.append(report)
+            if not (report.status == "trained" and report.backlog):
+                break
+            if seconds_left() < margin.total_seconds():
+                break
+    except Exception:
+        logger.exception("retrain failed for %s; its current model keeps serving", decision_point)
+        reports.append(_report(decision_point, "failed", now))
+    return reports
+
+
+def in_turn(registry: Registry) -> list[str]:
+    """Every decision point, the least recently retrained first (never retrained: first)."""
+
     def watermark(decision_point: str) -> tuple[bool, datetime]:
         current = registry.current(decision_point)
         mark = current.watermark if current else None

@@ -5,6 +5,7 @@ from __future__ import annotations
 import heapq
 import itertools
 import time
+import uuid
 from collections.abc import Collection, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import datetime
@@ -92,7 +93,9 @@ class DynamoDecisionLog(AwsStore):
         return forgotten
 
     def put(self, record: DecisionRecord) -> None:
-        item = _item(record)
+        # This write's own mark: boto3 sends the very same request again when the first one's
+        # answer was lost, and finding the mark means the decision found is this one
+        item = {**_item(record), "written_by": {"S": uuid.uuid4().hex}}
         try:
             self.client.put_item(
                 TableName=self._table,
@@ -103,8 +106,7 @@ class DynamoDecisionLog(AwsStore):
         except self.client.exceptions.ConditionalCheckFailedException as failure:
             # boto3 sends a request again when its answer was lost (a timeout, a 500): the
             # decision found may be this very one, written by the first try
-            old = failure.response.get("Item", {})
-            if all(old.get(key) == item[key] for key in _SAME_DECISION):
+            if failure.response.get("Item", {}).get("written_by") == item["written_by"]:
                 return
             raise DuplicateEvent(
                 f"event {record.event_id!r} already exists", field="event_id"
@@ -362,8 +364,6 @@ class DynamoDecisionLog(AwsStore):
 
 
 _BATCH_GET_KEYS = 100  # DynamoDB's most per BatchGetItem
-# What tells one decision from another logged under the same event id.
-_SAME_DECISION = ("decided_at", "features", "chosen_index", "probability")
 
 
 def _number(value: float) -> str:

@@ -32,12 +32,6 @@ from decider.records import (
 from decider.schemas import DecisionPointSettings, SettingsChange
 
 
-def same_decision(one: DecisionRecord, other: DecisionRecord) -> bool:
-    return (one.decided_at, one.features, one.chosen_index, one.probability) == (
-        other.decided_at, other.features, other.chosen_index, other.probability
-    )  # fmt: skip
-
-
 class MemoryDecisionLog:
     def __init__(self) -> None:
         self.records: dict[str, DecisionRecord] = {}
@@ -47,10 +41,7 @@ class MemoryDecisionLog:
         self.reward_values: dict[str, list[float]] = {}
 
     def put(self, record: DecisionRecord) -> None:
-        found = self.records.get(record.event_id)
-        if found is not None and same_decision(found, record):
-            return  # written again (a retried request): the same decision
-        if found is not None:
+        if record.event_id in self.records:
             raise DuplicateEvent(f"event {record.event_id!r} already exists", field="event_id")
         self.records[record.event_id] = record
 
