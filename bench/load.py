@@ -43,6 +43,7 @@ class Tally:
     errors: dict[tuple[str, int], Any] = field(default_factory=dict)  # an answer of each
     decided: set[str] = field(default_factory=set)
     rewarded: set[str] = field(default_factory=set)
+    reward_statuses: Counter[str] = field(default_factory=Counter)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def add(self, route: str, status: int, seconds: float, answer: Any = None) -> None:
@@ -93,9 +94,11 @@ def client(twin: Twin, number: int, tally: Tally, until: float, budget: list[int
                 started = time.perf_counter()
                 status, reward = connection.post(path, {"value": 1.0}, {"x-api-key": KEY})
                 tally.add("reward", status, time.perf_counter() - started, reward)
-                if status == 200 and reward["status"] == "recorded":
+                if status == 200:
                     with tally.lock:
-                        tally.rewarded.add(answer["event_id"])
+                        tally.reward_statuses[reward["status"]] += 1
+                        if reward["status"] == "recorded":
+                            tally.rewarded.add(answer["event_id"])
         except (OSError, http.client.HTTPException) as failure:
             with tally.lock:
                 tally.failures[type(failure).__name__] += 1
@@ -182,7 +185,9 @@ def run(clients: int, seconds: float, decisions: int) -> list[str]:
         f"(lost: {lost}, extra: {len(set(logged) - tally.decided)}, twice: "
         f"{sum(1 for n in logged.values() if n > 1)}); {len(tally.rewarded):,} rewards recorded,"
         f" {len(with_reward & tally.rewarded):,} on their decisions (lost: "
-        f"{len(tally.rewarded - with_reward)}, extra: {len(with_reward - tally.rewarded)})"
+        f"{len(tally.rewarded - with_reward)}, extra: {len(with_reward - tally.rewarded)}); "
+        f"reward answers {dict(tally.reward_statuses)} (late: past the {WAIT} s reward wait, "
+        "kept apart and never learned)"
     )
     lines.append(f"retrain: {during:,} decisions learned while the load ran, {learned:,} in all "
                  f"after it caught up ({learned - len(logged):+,} against the table)")  # fmt: skip

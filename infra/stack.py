@@ -14,6 +14,7 @@ import importlib.util
 import io
 import itertools
 import json
+import logging
 import os
 import re
 import threading
@@ -25,13 +26,14 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from types import ModuleType
+from types import ModuleType, SimpleNamespace
 from typing import Any
 
 import boto3
 from botocore.config import Config
 from decider.http.keys import key_hash
 
+from infra.container import ProcessContainer
 from infra.template import (
     ACCOUNT,
     REGION,
@@ -45,6 +47,7 @@ from infra.template import (
 )
 
 ROOT = Path(__file__).resolve().parent.parent
+log = logging.getLogger(__name__)
 # What a Lambda runtime would set; tracing has no X-Ray daemon to talk to locally.
 _RUNTIME_ENV = {
     "AWS_REGION": REGION,
@@ -126,7 +129,9 @@ class LocalStack:
         }
         # The functions' environments differ only in their name: one environment, set while
         # any call runs (a name is set only while its module loads).
-        self._environ = _SharedEnviron(self._shared_environment())
+        self._shared_env = self._shared_environment()
+        self._environ = _SharedEnviron(self._shared_env)
+        self._processes: list[ProcessContainer] = []  # API containers in their own processes
         # Where each stream event source has read to: (function, table) -> shard -> iterator
         self._stream_positions: dict[tuple[str, str], dict[str, str]] = {}
         self._stream_failures: dict[tuple[str, str, str], int] = {}  # how often a batch failed
@@ -185,12 +190,13 @@ class LocalStack:
         a new one (a cold start) while there are fewer than MAX_CONTAINERS, else once one is
         free. Calls to different functions, or to several containers, run at once."""
         spec = self.template.functions[logical_id]
-        # Powertools' resolver keeps the request it serves on its class (BaseRouter's
-        # current_event: one process, one request, as on Lambda), so API calls in this one
-        # process take turns; the others (schedules, queues, streams) run beside them.
-        turns = self._api_turns if logical_id in self._api_functions else contextlib.nullcontext()
         with self._environ.applied():
             container = self._acquire(logical_id)
+            # Powertools' resolver keeps the request it serves on its class (BaseRouter's
+            # current_event: one process, one request, as on Lambda): API calls in this
+            # process take turns; those in containers of their own need none.
+            shared = logical_id in self._api_functions and isinstance(container.module, ModuleType)
+            turns = self._api_turns if shared else contextlib.nullcontext()
             try:
                 handler = getattr(container.module, spec.handler.rsplit(".", 1)[1])
                 with turns:
@@ -201,6 +207,11 @@ class LocalStack:
                     self._state.notify_all()
 
     def _acquire(self, logical_id: str) -> _Container:
+        # A process's cold start takes 1-2 s of CPU: a call waits a moment for a busy
+        # container of the function before another process starts, so a short burst is
+        # served by the containers there are and only lasting concurrency starts processes.
+        patient = self.side_by_side and logical_id in self._api_functions
+        asked = time.monotonic()
         with self._state:
             while True:
                 pool = self._containers.setdefault(logical_id, [])
@@ -209,10 +220,12 @@ class LocalStack:
                     idle.busy = True
                     return idle
                 starting = self._starting.get(logical_id, 0)
-                if len(pool) + starting < MAX_CONTAINERS:
+                waited = time.monotonic() - asked
+                room = len(pool) + starting < MAX_CONTAINERS
+                if room and (not patient or not pool or waited >= PROCESS_AFTER):
                     self._starting[logical_id] = starting + 1
                     break
-                self._state.wait()
+                self._state.wait(PROCESS_AFTER - waited if room else None)
         try:
             container = _Container(self._load(logical_id), busy=True)  # its init, unlocked
         except BaseException:
@@ -225,8 +238,25 @@ class LocalStack:
             self._containers[logical_id].append(container)
         return container
 
-    def _load(self, logical_id: str) -> ModuleType:
-        """The function's code loaded anew (a container's init), in its environment."""
+    def _load(self, logical_id: str) -> Any:
+        """The function's code loaded anew (a container's init), in its environment: in this
+        process; on the twin, an API function's containers after its first in processes of
+        their own (infra/container.py), so that a burst's calls run side by side while one
+        call after another needs no process (a process's cold start is 1-2 s)."""
+        spec = self.template.functions[logical_id]
+        with self._state:
+            started = len(self._containers.get(logical_id, [])) + self._starting[logical_id]
+        if self.side_by_side and logical_id in self._api_functions and started > 1:
+            module_name, handler = spec.handler.rsplit(".", 1)
+            path = self.root / spec.code_uri / f"{module_name.replace('.', '/')}.py"
+            environment = {**os.environ, **self._shared_env,
+                           "AWS_LAMBDA_FUNCTION_NAME": logical_id}  # fmt: skip
+            process = ProcessContainer(self.root, path, handler, logical_id, environment)
+            self._processes.append(process)
+            return SimpleNamespace(**{handler: process})
+        return self._load_here(logical_id)
+
+    def _load_here(self, logical_id: str) -> ModuleType:
         with self._loading, self._environ.applied():
             os.environ["AWS_LAMBDA_FUNCTION_NAME"] = logical_id
             try:
@@ -282,7 +312,8 @@ class LocalStack:
                         if refused is not None:
                             return refused
                     result = self.invoke(route.function, event)
-                except Exception:  # API Gateway's answer to a crashed function
+                except Exception:  # API Gateway's answer to a crashed function; Lambda logs it
+                    log.exception("%s failed", route.function)
                     return HttpResponse(500, {}, json.dumps({"message": "Internal Server Error"}))
                 return _http_response(result)
         return HttpResponse(404, {}, json.dumps({"message": "Not Found"}))
@@ -591,14 +622,22 @@ class LocalStack:
         what one call after another runs in."""
         with self._state:
             pool = self._containers.get(logical_id)
-            if pool:
-                return pool[0].module
-        with self._environ.applied():
-            container = self._acquire(logical_id)
-        with self._state:
-            container.busy = False
-            self._state.notify_all()
-        return self._containers[logical_id][0].module
+            if not pool:
+                pool = None
+        if pool is None:
+            with self._environ.applied():
+                container = self._acquire(logical_id)
+            with self._state:
+                container.busy = False
+                self._state.notify_all()
+        pool = self._containers[logical_id]
+        loaded = [c.module for c in pool if isinstance(c.module, ModuleType)]
+        return loaded[0] if loaded else self._load_here(logical_id)
+
+    def stop(self) -> None:
+        """End the containers that run in processes of their own."""
+        for process in self._processes:
+            process.stop()
 
     def restart(self, logical_id: str) -> None:
         """Drop the function's containers: the next call starts a new one (a cold start)."""
@@ -820,11 +859,12 @@ def _load_module(root: Path, spec: FunctionSpec) -> ModuleType:
 
 
 MAX_CONTAINERS = 8  # a function's containers at most, on one machine
+PROCESS_AFTER = 0.25  # seconds a call waits for a busy container before a process starts
 
 
 @dataclass
 class _Container:
-    module: ModuleType
+    module: Any  # the function's module, or a process's stand-in for it (its handler)
     busy: bool = False
 
 

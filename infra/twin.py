@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import ctypes
 import json
 import logging
 import os
@@ -38,6 +37,7 @@ from typing import Any
 from decider.http.keys import new_key
 
 from infra import state as twin_state
+from infra.container import die_with_parent
 from infra.openapi import ApiDocs
 from infra.stack import ROOT, LocalStack
 from infra.template import REGION, QueueSource, StreamSource, parse_overrides
@@ -96,7 +96,7 @@ class Twin:
     def _start_aws(self) -> None:
         """moto's server (infra/aws_server.py) in a process of its own, up before we go on."""
         command = [sys.executable, "-m", "infra.aws_server", "--port", str(self._aws_port)]
-        self._aws = subprocess.Popen(command, cwd=ROOT, preexec_fn=_die_with_parent)
+        self._aws = subprocess.Popen(command, cwd=ROOT, preexec_fn=die_with_parent)
         deadline = time.monotonic() + 60
         while True:
             if self._aws.poll() is not None:
@@ -153,6 +153,7 @@ class Twin:
             server.server_close()
             if self.state is not None:
                 self.save_state()
+            self.stack.stop()
             self.stop_aws()
 
     def save_state(self) -> None:
@@ -331,12 +332,6 @@ class Twin:
         except Exception as failure:  # as an execution fails: its error, not a stack trace
             message = f"{logical_id} failed: {failure!r}"
             return 500, {}, json.dumps({"error": {"code": "execution_failed", "message": message}})
-
-
-def _die_with_parent() -> None:
-    """In the child, before it runs: Linux ends it when the twin ends, however the twin ends."""
-    with contextlib.suppress(OSError, AttributeError):
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
 
 
 def _free_port() -> int:

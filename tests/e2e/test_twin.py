@@ -279,7 +279,7 @@ def test_thirty_two_clients_at_once_get_answers_and_nothing_is_lost(twin: Runnin
             body = {**DECIDE, "decision_point": "crowd", "event_id": f"crowd-{n}-{k}"}
             decided = twin.post("/decide", body)
             statuses.append(decided.status)
-            # each answer is its own request's (API calls in one process take turns)
+            # each answer is its own request's (API containers are processes of their own)
             assert decided.body["event_id"] == f"crowd:crowd-{n}-{k}", decided.body
             if k % 2 == 0:
                 reward = twin.post(f"/events/{decided.body['event_id']}/reward", {"value": 1.0})
@@ -308,7 +308,8 @@ def test_thirty_two_clients_at_once_get_answers_and_nothing_is_lost(twin: Runnin
     assert sorted(item["event_id"]["S"] for item in items) == sorted(
         f"crowd:crowd-{n}-{k}" for n in range(32) for k in range(8)
     )
-    rewarded = {item["event_id"]["S"] for item in items if "reward" in item}
+    # (on time, or late when a container's cold start held it past the 1 s reward wait: kept)
+    rewarded = {item["event_id"]["S"] for item in items if {"reward", "late_reward"} & set(item)}
     assert rewarded == {f"crowd:crowd-{n}-{k}" for n in range(32) for k in range(0, 8, 2)}
 
 
