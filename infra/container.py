@@ -57,6 +57,10 @@ class ProcessContainer:
             raise RuntimeError(answer["error"])
         return answer["result"]
 
+    @property
+    def ended(self) -> bool:
+        return self._process.poll() is not None
+
     def stop(self) -> None:
         self._process.terminate()
 
@@ -103,10 +107,10 @@ def main() -> None:
     handler = getattr(module, handler_name)
     for line in sys.stdin:
         try:
-            answer = {"result": handler(json.loads(line), _Context(logical_id))}
-        except Exception:  # as Lambda reports a crashed invocation
-            answer = {"error": traceback.format_exc(limit=5)}
-        answers.write(json.dumps(answer) + "\n")
+            text = json.dumps({"result": handler(json.loads(line), _Context(logical_id))})
+        except Exception:  # as Lambda reports a crashed invocation (or an answer not JSON)
+            text = json.dumps({"error": traceback.format_exc(limit=5)})
+        answers.write(text + "\n")
         answers.flush()
 
 

@@ -204,6 +204,8 @@ class LocalStack:
             finally:
                 with self._state:
                     container.busy = False
+                    if _ended(container):  # its process died: never handed out again
+                        self._containers[logical_id].remove(container)
                     self._state.notify_all()
 
     def _acquire(self, logical_id: str) -> _Container:
@@ -546,10 +548,11 @@ class LocalStack:
     def _task(self, spec: StateMachineSpec, state: dict[str, Any], data: Any) -> Any:
         parameters = state["Parameters"]
         function = spec.functions[parameters["FunctionName"]]
-        payload = (
-            _path(data, parameters["Payload.$"]) if "Payload.$" in parameters
-            else parameters.get("Payload", data)
-        )  # fmt: skip
+        payload = parameters.get("Payload", data)
+        if "Payload.$" in parameters:
+            payload = _path(data, parameters["Payload.$"])
+        elif isinstance(payload, dict):  # its "key.$" fields are paths into the state's input
+            payload = _selected(payload, data, {})
         return {"Payload": self.invoke(function, payload)}
 
     def _inline_map(
@@ -638,11 +641,6 @@ class LocalStack:
         """End the containers that run in processes of their own."""
         for process in self._processes:
             process.stop()
-
-    def restart(self, logical_id: str) -> None:
-        """Drop the function's containers: the next call starts a new one (a cold start)."""
-        with self._state:
-            self._containers.pop(logical_id, None)
 
 
 LOCAL_OPERATOR = {
@@ -859,13 +857,20 @@ def _load_module(root: Path, spec: FunctionSpec) -> ModuleType:
 
 
 MAX_CONTAINERS = 8  # a function's containers at most, on one machine
-PROCESS_AFTER = 0.25  # seconds a call waits for a busy container before a process starts
+PROCESS_AFTER = 1.0  # seconds a call waits for a busy container before a process starts
 
 
 @dataclass
 class _Container:
     module: Any  # the function's module, or a process's stand-in for it (its handler)
     busy: bool = False
+
+
+def _ended(container: _Container) -> bool:
+    """Whether the container is a process that is no more."""
+    if not isinstance(container.module, SimpleNamespace):
+        return False
+    return any(isinstance(v, ProcessContainer) and v.ended for v in vars(container.module).values())
 
 
 class _SharedEnviron:

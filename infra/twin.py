@@ -76,6 +76,7 @@ class Twin:
         self.port = port
         self.quiet = quiet
         self.state = state
+        self._saving = threading.Lock()
         self._aws_port = _free_port()
         self._start_aws()
         self.made_key = None if api_keys else new_key()
@@ -87,8 +88,8 @@ class Twin:
             restored = twin_state.restore(self.stack.template, state)
             if restored is not None:
                 self.stack.skip_streams()  # restored decisions were shown already
-                if api_keys:  # keys given now win over the saved ones
-                    self.stack.set_api_keys(api_keys)
+                # the keys of this run (given, or the one printed below) win over the saved
+                self.stack.set_api_keys(api_keys or [self.made_key or ""])
             self.log(f"  state in {state}: " + (f"restored {restored}" if restored else "new"))
         self.docs = ApiDocs(self.stack)
         self._stop = threading.Event()
@@ -96,7 +97,10 @@ class Twin:
     def _start_aws(self) -> None:
         """moto's server (infra/aws_server.py) in a process of its own, up before we go on."""
         command = [sys.executable, "-m", "infra.aws_server", "--port", str(self._aws_port)]
-        self._aws = subprocess.Popen(command, cwd=ROOT, preexec_fn=die_with_parent)
+        # A session of its own: Ctrl-C on the twin must not end it before the last save
+        self._aws = subprocess.Popen(
+            command, cwd=ROOT, preexec_fn=die_with_parent, start_new_session=True
+        )
         deadline = time.monotonic() + 60
         while True:
             if self._aws.poll() is not None:
@@ -157,6 +161,10 @@ class Twin:
             self.stop_aws()
 
     def save_state(self) -> None:
+        with self._saving:  # the minute's save and the last one never write at once
+            self._save_state()
+
+    def _save_state(self) -> None:
         try:
             saved = twin_state.save(self.stack.template, self.state)  # type: ignore[arg-type]
             self.log(f"state saved in {self.state}: {saved}")

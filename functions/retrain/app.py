@@ -9,7 +9,7 @@ from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from decider import on_aws, tracing
-from decider.learning.trainer import in_turn, retrain_all, retrain_backlog
+from decider.learning.trainer import MOVED_ON, in_turn, retrain_all, retrain_backlog
 from decider.schemas import RetrainReport
 from decider.settings import RetrainSettings
 from decider.store.dynamo_registry import DynamoRegistry
@@ -45,7 +45,7 @@ def lambda_handler(event: dict, context: LambdaContext) -> dict[str, Any]:
     if isinstance(decision_point, str):
         reports = retrain_backlog(decision_point, **stores)
         counted(reports)
-        more = reports[-1].status == "trained" and reports[-1].backlog
+        more = reports[-1].status in MOVED_ON and reports[-1].backlog
         return {"decision_point": decision_point, "more": more, "reports": dumped(reports)}
     reports = retrain_all(**stores)
     counted(reports)

@@ -593,6 +593,20 @@ def test_a_backlog_waits_for_the_next_run_when_the_time_runs_out() -> None:
     assert sum(r.decisions_learned for r in again) == 4
 
 
+def test_a_run_cut_among_decisions_it_cannot_learn_goes_on_to_those_after_them() -> None:
+    # Given 4 decisions without consent (never learned), then 3 learnable ones, a second apart
+    shop = Shop()
+    shop.decide(4, every=SECOND, consent="none")
+    learnable = shop.decide(3, every=SECOND)
+    at = shop.settle_after(shop.clock())
+    # When the schedule fires once, with runs of at most 3 decisions
+    reports = retrain_all(log=shop.log, store=shop.store, registry=shop.registry,
+                          loop=shop.loop, now=at, limit=3)  # fmt: skip
+    # Then the first run, with nothing to learn but cut at the limit, did not end the turn
+    assert reports[0].status == "nothing_to_learn" and reports[0].backlog
+    assert sum(r.decisions_learned for r in reports) == len(learnable)
+
+
 def test_a_change_of_exploration_starts_a_new_model_and_decide_loads_each_as_trained() -> None:
     # Given version 1 trained with epsilon-greedy
     shop = Shop()

@@ -44,6 +44,8 @@ APPRENTICE_READ = 5 * APPRENTICE_WINDOW
 # The longest one decision point's run takes (MAX_DECISIONS_PER_RUN at a few kB each, with
 # margin): none is started with less of the function's time left.
 RETRAIN_MARGIN = timedelta(minutes=2)
+# What a run that cut its window at the limit reports when the next may go on from the cut.
+MOVED_ON = ("trained", "nothing_to_learn")
 # Who switched an apprentice decision point online, in its settings history.
 GRADUATION = "retrain: graduate_when"
 
@@ -104,6 +106,7 @@ def retrain(
             **report,
             decisions_seen=window.seen,
             decisions_learned=0,
+            backlog=window.full,
         )
 
     tuning = loop.lineage
@@ -387,7 +390,7 @@ def retrain_backlog(
             report = retrain(decision_point, log=log, store=store, registry=registry, loop=loop,
                              now=now, limit=limit)  # fmt: skip
             reports.append(report)
-            if not (report.status == "trained" and report.backlog):
+            if not (report.status in MOVED_ON and report.backlog):
                 break
             if seconds_left() < margin.total_seconds():
                 break
