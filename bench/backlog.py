@@ -25,7 +25,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 from decider.learning.model_cache import ModelCache
-from decider.learning.trainer import CLOCK_SKEW, RETRAIN_MARGIN, retrain_all
+from decider.learning.trainer import CLOCK_SKEW, RETRAIN_MARGIN, Schedule, retrain_all
 from decider.loop.decide import Decider
 from decider.schemas import DecideRequest
 from decider.settings import LoopSettings
@@ -71,8 +71,17 @@ def run(rate: int, scale: float, intervals: int, say: Callable[[str], None] = pr
         def seconds_left(ends: float = ends) -> float:
             return ends - time.perf_counter()
 
-        reports = retrain_all(log=log, store=store, registry=registry, loop=loop, now=clock[0],
-                              seconds_left=seconds_left, margin=RETRAIN_MARGIN / scale)  # fmt: skip
+        reports = retrain_all(
+            Schedule(
+                log=log,
+                store=store,
+                registry=registry,
+                loop=loop,
+                now=clock[0],
+                seconds_left=seconds_left,
+                margin=RETRAIN_MARGIN / scale,
+            )
+        )
         seconds = time.perf_counter() - (ends - limit.total_seconds())
         learned_total += sum(r.decisions_learned for r in reports)
         current = registry.current("busy")

@@ -9,7 +9,7 @@ from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from decider import on_aws, tracing
-from decider.learning.trainer import MOVED_ON, in_turn, retrain_all, retrain_backlog
+from decider.learning.trainer import MOVED_ON, Schedule, in_turn, retrain_all, retrain_backlog
 from decider.schemas import RetrainReport
 from decider.settings import RetrainSettings
 from decider.store.dynamo_registry import DynamoRegistry
@@ -33,7 +33,7 @@ def lambda_handler(event: dict, context: LambdaContext) -> dict[str, Any]:
     a backlog left (the state machine invokes it again). Anything else: all of them in turn."""
     if event.get("plan"):
         return {"decision_points": in_turn(registry)}
-    stores: dict[str, Any] = dict(
+    schedule = Schedule(
         log=log,
         store=store,
         registry=registry,
@@ -43,11 +43,11 @@ def lambda_handler(event: dict, context: LambdaContext) -> dict[str, Any]:
     )
     decision_point = event.get("decision_point")
     if isinstance(decision_point, str):
-        reports = retrain_backlog(decision_point, **stores)
+        reports = retrain_backlog(decision_point, schedule)
         counted(reports)
         more = reports[-1].status in MOVED_ON and reports[-1].backlog
         return {"decision_point": decision_point, "more": more, "reports": dumped(reports)}
-    reports = retrain_all(**stores)
+    reports = retrain_all(schedule)
     counted(reports)
     return {"reports": dumped(reports)}
 

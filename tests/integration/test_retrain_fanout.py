@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 import time_machine
+from decider.learning.trainer import Schedule
 from decider.schemas import RetrainReport
 
 from infra.stack import LocalStack
@@ -60,9 +61,9 @@ def test_a_decision_point_whose_time_ran_out_with_a_backlog_is_invoked_again(
     real = module.retrain_backlog
     calls: list[str] = []
 
-    def first_with_backlog(decision_point: str, **stores: Any) -> list[RetrainReport]:
+    def first_with_backlog(decision_point: str, schedule: Schedule) -> list[RetrainReport]:
         calls.append(decision_point)
-        reports: list[RetrainReport] = real(decision_point, **stores)
+        reports: list[RetrainReport] = real(decision_point, schedule)
         if len(calls) == 1:  # as if the function's time had run out with more to learn
             reports[-1] = reports[-1].model_copy(update={"backlog": True})
         return reports

@@ -14,7 +14,7 @@ from decider.learning import trainer
 from decider.learning.featurize import Label
 from decider.learning.model_cache import ModelCache
 from decider.learning.policy import Examples, Policy, lineage
-from decider.learning.trainer import CLOCK_SKEW, retrain, retrain_all
+from decider.learning.trainer import CLOCK_SKEW, Schedule, retrain, retrain_all
 from decider.loop.decide import Decider
 from decider.loop.events import activate, record_reward
 from decider.records import DecisionRecord, StaleModel, earned
@@ -469,11 +469,13 @@ def test_retrain_all_reports_a_broken_decision_point_and_trains_the_others() -> 
         shop.decide(2, decision_point=decision_point)
     shop.clock.move_to(shop.settle_after(T0))
     reports = retrain_all(
-        log=LogBrokenFor(shop.log, "home-hero"),
-        store=shop.store,
-        registry=shop.registry,
-        loop=shop.loop,
-        now=shop.clock(),
+        Schedule(
+            log=LogBrokenFor(shop.log, "home-hero"),
+            store=shop.store,
+            registry=shop.registry,
+            loop=shop.loop,
+            now=shop.clock(),
+        )
     )
     assert {r.decision_point: r.status for r in reports} == {
         "email-offer": "trained",
@@ -567,8 +569,8 @@ def test_one_scheduled_run_learns_a_backlog_of_several_windows_in_order(
     # Given 7 settled decisions, two at one instant, and runs of at most 3 decisions
     shop, at = seven_decisions_two_at_one_instant()
     # When the schedule fires once
-    reports = retrain_all(log=shop.log, store=shop.store, registry=shop.registry,
-                          loop=shop.loop, now=at, limit=3)  # fmt: skip
+    reports = retrain_all(Schedule(log=shop.log, store=shop.store, registry=shop.registry,
+                          loop=shop.loop, now=at, limit=3))  # fmt: skip
     # Then it ran window after window until none was left: each decision learned once, in order
     assert [(r.status, r.decisions_learned, r.backlog) for r in reports] == [
         ("trained", 4, True),
@@ -584,12 +586,21 @@ def test_a_backlog_waits_for_the_next_run_when_the_time_runs_out() -> None:
     at = shop.settle_after(shop.clock())
     left = iter([1000.0, 10.0])
     # When the schedule fires
-    reports = retrain_all(log=shop.log, store=shop.store, registry=shop.registry, loop=shop.loop,
-                          now=at, limit=3, seconds_left=lambda: next(left))  # fmt: skip
+    reports = retrain_all(
+        Schedule(
+            log=shop.log,
+            store=shop.store,
+            registry=shop.registry,
+            loop=shop.loop,
+            now=at,
+            limit=3,
+            seconds_left=lambda: next(left),
+        )
+    )
     # Then it stopped after the run that fit, and the rest waits (nothing skipped)
     assert [(r.decisions_learned, r.backlog) for r in reports] == [(3, True)]
-    again = retrain_all(log=shop.log, store=shop.store, registry=shop.registry,
-                        loop=shop.loop, now=at, limit=3)  # fmt: skip
+    again = retrain_all(Schedule(log=shop.log, store=shop.store, registry=shop.registry,
+                        loop=shop.loop, now=at, limit=3))  # fmt: skip
     assert sum(r.decisions_learned for r in again) == 4
 
 
@@ -600,8 +611,8 @@ def test_a_run_cut_among_decisions_it_cannot_learn_goes_on_to_those_after_them()
     learnable = shop.decide(3, every=SECOND)
     at = shop.settle_after(shop.clock())
     # When the schedule fires once, with runs of at most 3 decisions
-    reports = retrain_all(log=shop.log, store=shop.store, registry=shop.registry,
-                          loop=shop.loop, now=at, limit=3)  # fmt: skip
+    reports = retrain_all(Schedule(log=shop.log, store=shop.store, registry=shop.registry,
+                          loop=shop.loop, now=at, limit=3))  # fmt: skip
     # Then the first run, with nothing to learn but cut at the limit, did not end the turn
     assert reports[0].status == "nothing_to_learn" and reports[0].backlog
     assert sum(r.decisions_learned for r in reports) == len(learnable)
@@ -868,12 +879,14 @@ def test_retrain_all_goes_least_recently_retrained_first_and_defers_when_time_ru
     # When the run has time for one only
     left = iter([900.0, 60.0, 60.0])
     reports = retrain_all(
-        log=shop.log,
-        store=shop.store,
-        registry=shop.registry,
-        loop=shop.loop,
-        now=T0,
-        seconds_left=lambda: next(left),
+        Schedule(
+            log=shop.log,
+            store=shop.store,
+            registry=shop.registry,
+            loop=shop.loop,
+            now=T0,
+            seconds_left=lambda: next(left),
+        )
     )
     # Then the never-retrained one ran, and the others are deferred, oldest first next time
     assert [(r.decision_point, r.status) for r in reports] == [

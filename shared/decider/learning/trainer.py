@@ -341,62 +341,56 @@ def _str(version: int | None) -> str | None:
     return None if version is None else str(version)
 
 
-def retrain_all(
-    *,
-    log: DecisionLog,
-    store: ModelStore,
-    registry: Registry,
-    loop: LoopSettings,
-    now: datetime,
-    seconds_left: Callable[[], float] = lambda: math.inf,
-    limit: int = MAX_DECISIONS_PER_RUN,
-    margin: timedelta = RETRAIN_MARGIN,
-) -> list[RetrainReport]:
+@dataclass(frozen=True)
+class Schedule:
+    """What the runs of one scheduled invocation share: the stores, the loop's settings, the
+    instant they settle to, the invocation's time left, a run's limit, and the margin of time
+    a run needs."""
+
+    log: DecisionLog
+    store: ModelStore
+    registry: Registry
+    loop: LoopSettings
+    now: datetime
+    seconds_left: Callable[[], float] = lambda: math.inf
+    limit: int = MAX_DECISIONS_PER_RUN
+    margin: timedelta = RETRAIN_MARGIN
+
+    def out_of_time(self) -> bool:
+        return self.seconds_left() < self.margin.total_seconds()
+
+
+def retrain_all(schedule: Schedule) -> list[RetrainReport]:
     """Retrain every known decision point in one invocation, the least recently retrained
-    first (``in_turn``), and start none with less than ``margin`` of the run's time left: one
+    first (``in_turn``), and start none with less than the margin of the run's time left: one
     that is not reached goes first next run, so no decision point keeps another from its turn.
     (The template's state machine runs each decision point in an invocation of its own.)"""
     reports = []
-    for decision_point in in_turn(registry):
-        if seconds_left() < margin.total_seconds():
-            reports.append(_report(decision_point, "deferred", now))
+    for decision_point in in_turn(schedule.registry):
+        if schedule.out_of_time():
+            reports.append(_report(decision_point, "deferred", schedule.now))
             continue
-        reports.extend(
-            retrain_backlog(decision_point, log=log, store=store, registry=registry, loop=loop,
-                            now=now, seconds_left=seconds_left, limit=limit, margin=margin)
-        )  # fmt: skip
+        reports.extend(retrain_backlog(decision_point, schedule))
     return reports
 
 
-def retrain_backlog(
-    decision_point: str,
-    *,
-    log: DecisionLog,
-    store: ModelStore,
-    registry: Registry,
-    loop: LoopSettings,
-    now: datetime,
-    seconds_left: Callable[[], float] = lambda: math.inf,
-    limit: int = MAX_DECISIONS_PER_RUN,
-    margin: timedelta = RETRAIN_MARGIN,
-) -> list[RetrainReport]:
-    """Retrain one decision point, run after run while a run was cut at ``limit``
-    (``backlog``) and at least ``margin`` of the time is left: a window of any size is learned
-    in order, over as many runs (and invocations) as it takes; the last report's ``backlog``
-    says whether some is left. One that fails reports ``failed`` and keeps its model serving."""
+def retrain_backlog(decision_point: str, schedule: Schedule) -> list[RetrainReport]:
+    """Retrain one decision point, run after run while a run was cut at the limit
+    (``backlog``) and the margin of time is left: a window of any size is learned in order,
+    over as many runs (and invocations) as it takes; the last report's ``backlog`` says
+    whether some is left. One that fails reports ``failed`` and keeps its model serving."""
     reports = []
     try:
         while True:
-            report = retrain(decision_point, log=log, store=store, registry=registry, loop=loop,
-                             now=now, limit=limit)  # fmt: skip
+            report = retrain(decision_point, log=schedule.log, store=schedule.store,
+                             registry=schedule.registry, loop=schedule.loop, now=schedule.now,
+                             limit=schedule.limit)  # fmt: skip
             reports.append(report)
-            if not (report.status in MOVED_ON and report.backlog):
-                break
-            if seconds_left() < margin.total_seconds():
+            if not (report.status in MOVED_ON and report.backlog) or schedule.out_of_time():
                 break
     except Exception:
         logger.exception("retrain failed for %s; its current model keeps serving", decision_point)
-        reports.append(_report(decision_point, "failed", now))
+        reports.append(_report(decision_point, "failed", schedule.now))
     return reports
 
 
