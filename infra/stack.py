@@ -9,20 +9,16 @@ from __future__ import annotations
 
 import base64
 import contextlib
-import csv
 import importlib.util
-import io
 import itertools
 import json
 import logging
 import os
-import re
 import threading
 import time
 import urllib.parse
 import uuid
 from collections.abc import Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -33,6 +29,7 @@ import boto3
 from botocore.config import Config
 from decider.http.keys import key_hash
 
+from infra import states
 from infra.container import ProcessContainer
 from infra.template import (
     ACCOUNT,
@@ -40,7 +37,6 @@ from infra.template import (
     FunctionSpec,
     QueueSource,
     Route,
-    StateMachineSpec,
     StreamSource,
     Template,
     matches,
@@ -508,108 +504,14 @@ class LocalStack:
 
     def run_state_machine(self, logical_id: str, execution_input: Any) -> Any:
         """An execution of a state machine of the template, run here as Step Functions would
-        (moto keeps state machines but runs none): the subset the template uses - Task
-        (lambda:invoke, with ResultSelector and OutputPath), Choice (StringEquals,
-        BooleanEquals), Succeed, an inline Map over an array (its items side by side, up to
-        its MaxConcurrency), and a distributed Map that reads a list from S3."""
-        spec = self.template.state_machines[logical_id]
-        context = {"Execution": {"Id": f"arn:aws:states:{REGION}:{ACCOUNT}:execution:"
-                                       f"{spec.logical_id}:{uuid.uuid4()}"}}  # fmt: skip
-        return self._run_states(spec, spec.definition, execution_input, context)
-
-    def _run_states(
-        self, spec: StateMachineSpec, machine: dict[str, Any], data: Any, context: dict[str, Any]
-    ) -> Any:
-        states, name = machine["States"], machine["StartAt"]
-        while True:
-            state = states[name]
-            kind = state["Type"]
-            if kind == "Choice":
-                name = _choose(state, data)
-                continue
-            if kind == "Succeed":
-                return data
-            if kind == "Task":
-                result = self._task(spec, state, data)
-            elif kind == "Map" and "ItemReader" in state:
-                return self._run_map(spec, state, data, context)
-            elif kind == "Map":
-                result = self._inline_map(spec, state, data, context)
-            else:
-                raise NotImplementedError(f"the twin runs no {kind} state ({name})")
-            selector = state.get("ResultSelector")
-            if selector:
-                result = _selected(selector, result, context)
-            data = _path(result, state.get("OutputPath", "$"))
-            if state.get("End"):
-                return data
-            name = state["Next"]
-
-    def _task(self, spec: StateMachineSpec, state: dict[str, Any], data: Any) -> Any:
-        parameters = state["Parameters"]
-        function = spec.functions[parameters["FunctionName"]]
-        payload = parameters.get("Payload", data)
-        if "Payload.$" in parameters:
-            payload = _path(data, parameters["Payload.$"])
-        elif isinstance(payload, dict):  # its "key.$" fields are paths into the state's input
-            payload = _selected(payload, data, {})
-        return {"Payload": self.invoke(function, payload)}
-
-    def _inline_map(
-        self, spec: StateMachineSpec, state: dict[str, Any], data: Any, context: dict[str, Any]
-    ) -> list[Any]:
-        items = _path(data, state.get("ItemsPath", "$")) or []
-        selector = state.get("ItemSelector")
-
-        def each(index: int) -> Any:
-            item = {**context, "Map": {"Item": {"Index": index, "Value": items[index]}}}
-            given = _selected(selector, data, item) if selector else items[index]
-            return self._run_states(spec, state["ItemProcessor"], given, context)
-
-        most = int(state.get("MaxConcurrency") or MAX_CONTAINERS) if self.side_by_side else 1
-        workers = max(1, min(most, MAX_CONTAINERS))
-        with ThreadPoolExecutor(max_workers=workers) as pool:
-            return list(pool.map(each, range(len(items))))
-
-    def _run_map(
-        self,
-        spec: StateMachineSpec,
-        state: dict[str, Any],
-        execution_input: dict[str, Any],
-        context: dict[str, Any],
-    ) -> dict[str, Any]:
-        reader = state["ItemReader"]
-        parameters = reader["Parameters"]
-        key = _path(execution_input, parameters["Key.$"])
-        body = (
-            boto3.client("s3", region_name=REGION)
-            .get_object(Bucket=parameters["Bucket"], Key=key)["Body"]
-            .read()
-            .decode("utf-8")
+        (moto keeps state machines but runs none); an inline Map's items run side by side on
+        the twin, up to a function's containers."""
+        return states.execute(
+            self.template.state_machines[logical_id],
+            execution_input,
+            invoke=self.invoke,
+            at_once=MAX_CONTAINERS if self.side_by_side else 1,
         )
-        if reader["ReaderConfig"]["InputType"] == "CSV":
-            rows: list[Any] = list(csv.DictReader(io.StringIO(body)))
-        else:
-            rows = [json.loads(line) for line in body.splitlines() if line.strip()]
-        items = [{"index": index, "value": row} for index, row in enumerate(rows)]
-        batcher = state["ItemBatcher"]
-        size = int(batcher["MaxItemsPerBatch"])
-        batch_input = {k.removesuffix(".$"): _path(execution_input, v, context)
-                       for k, v in batcher.get("BatchInput", {}).items()}  # fmt: skip
-        processor = state["ItemProcessor"]
-        task = processor["States"][processor["StartAt"]]
-        function = spec.functions[task["Parameters"]["FunctionName"]]
-        results = []
-        for start in range(0, len(items), size):
-            payload = {"Items": items[start : start + size], "BatchInput": batch_input}
-            answer = {"Payload": self.invoke(function, payload)}
-            selector = task.get("ResultSelector")
-            results.append(
-                {k.removesuffix(".$"): _path(answer, v) for k, v in selector.items()}
-                if selector
-                else answer["Payload"]
-            )
-        return {"rows": len(items), "batches": len(results), "results": results}
 
     def fire_schedule(self, logical_id: str) -> Any:
         """What the schedule does now: invoke its function, or start its state machine and
@@ -733,43 +635,6 @@ def sqs_record(message: dict[str, Any], queue_arn: str) -> dict[str, Any]:
         "eventSourceARN": queue_arn,
         "awsRegion": REGION,
     }
-
-
-def _choose(state: dict[str, Any], data: Any) -> str:
-    for choice in state.get("Choices", []):
-        value = _path(data, choice["Variable"])
-        if "StringEquals" in choice and value == choice["StringEquals"]:
-            return str(choice["Next"])
-        if "BooleanEquals" in choice and value is choice["BooleanEquals"]:
-            return str(choice["Next"])
-    return str(state["Default"])
-
-
-def _selected(selector: dict[str, Any], data: Any, context: dict[str, Any]) -> dict[str, Any]:
-    """A Parameters-like object: ``key.$`` fields are paths into ``data`` (or, ``$$``, the
-    context), the others are kept as they are."""
-    return {
-        key.removesuffix(".$"): _path(data, value, context) if key.endswith(".$") else value
-        for key, value in selector.items()
-    }
-
-
-_STEP = re.compile(r"\[\*\]|[^.\[\]]+")
-
-
-def _path(data: Any, path: str, context: dict[str, Any] | None = None) -> Any:
-    """A JSONPath of the kinds the template uses: $, $.a.b, $$.a.b (the context object), and
-    [*] over arrays, which makes the result the flat list of what it reaches."""
-    if path.startswith("$$"):
-        data, path = context or {}, path[1:]
-    found, many = [data], False
-    for step in _STEP.findall(path.removeprefix("$")):
-        if step == "[*]":
-            many = True
-            found = [item for value in found if isinstance(value, list) for item in value]
-        else:
-            found = [value.get(step) if isinstance(value, dict) else None for value in found]
-    return found if many else found[0]
 
 
 def stream_record(record: dict[str, Any], stream_arn: str) -> dict[str, Any]:
