@@ -503,6 +503,10 @@ class LocalStack:
         return sum(self.poll_stream(f, s)["received"] for f, s in self.stream_sources())
 
     def run_state_machine(self, logical_id: str, execution_input: Any) -> Any:
+        """An execution of a state machine of the template: its output."""
+        return self.execute(logical_id, execution_input).output
+
+    def execute(self, logical_id: str, execution_input: Any) -> states.Run:
         """An execution of a state machine of the template, run here as Step Functions would
         (moto keeps state machines but runs none); an inline Map's items run side by side on
         the twin, up to a function's containers."""
@@ -514,12 +518,21 @@ class LocalStack:
         )
 
     def fire_schedule(self, logical_id: str) -> Any:
-        """What the schedule does now: invoke its function, or start its state machine and
-        return the execution's output."""
+        """What the schedule does now: invoke its function and return its answer, or start
+        its state machine and return the execution's ``output`` with the ``reports`` its
+        tasks answered (every Retrain invocation's, in the order they ended: on AWS, in the
+        execution's history and the function's logs)."""
         if logical_id not in self.schedules():
             raise KeyError(f"{logical_id} has no schedule in the template")
         if logical_id in self.template.state_machines:
-            return self.run_state_machine(logical_id, scheduled_event(logical_id))
+            run = self.execute(logical_id, scheduled_event(logical_id))
+            reports = [
+                report
+                for answer in run.answers
+                if isinstance(answer, dict)
+                for report in answer.get("reports", [])
+            ]
+            return {"output": run.output, "reports": reports}
         return self.invoke(logical_id, scheduled_event(logical_id))
 
     def module(self, logical_id: str) -> ModuleType:

@@ -23,12 +23,24 @@ from infra.template import ACCOUNT, REGION, StateMachineSpec
 Invoke = Callable[[str, Any], Any]  # a function's logical id and payload: its answer
 
 
-def execute(spec: StateMachineSpec, execution_input: Any, *, invoke: Invoke, at_once: int) -> Any:
-    """One execution of the state machine: its output. ``at_once`` bounds the items an inline
-    Map runs side by side, whatever its MaxConcurrency."""
+@dataclass(frozen=True)
+class Run:
+    """An execution's output, and what each of its tasks answered, in the order they ended
+    (on AWS, the TaskSucceeded events of its history: the output keeps what the definition
+    selects, under Step Functions' 256 kB limit)."""
+
+    output: Any
+    answers: list[Any]
+
+
+def execute(spec: StateMachineSpec, execution_input: Any, *, invoke: Invoke, at_once: int) -> Run:
+    """One execution of the state machine. ``at_once`` bounds the items an inline Map runs
+    side by side, whatever its MaxConcurrency."""
     context = {"Execution": {"Id": f"arn:aws:states:{REGION}:{ACCOUNT}:execution:"
                                    f"{spec.logical_id}:{uuid.uuid4()}"}}  # fmt: skip
-    return _Execution(spec, invoke, at_once, context).run(spec.definition, execution_input)
+    execution = _Execution(spec, invoke, at_once, context, answers=[])
+    output = execution.run(spec.definition, execution_input)
+    return Run(output, execution.answers)
 
 
 @dataclass(frozen=True)
@@ -37,6 +49,7 @@ class _Execution:
     invoke: Invoke
     at_once: int
     context: dict[str, Any]
+    answers: list[Any]  # appended to by the Map's threads (list.append is atomic)
 
     def run(self, machine: dict[str, Any], data: Any) -> Any:
         states, name = machine["States"], machine["StartAt"]
@@ -72,7 +85,9 @@ class _Execution:
             payload = _path(data, parameters["Payload.$"])
         elif isinstance(payload, dict):  # its "key.$" fields are paths into the state's input
             payload = _selected(payload, data, {})
-        return {"Payload": self.invoke(function, payload)}
+        answer = self.invoke(function, payload)
+        self.answers.append(answer)
+        return {"Payload": answer}
 
     def _inline_map(self, state: dict[str, Any], data: Any) -> list[Any]:
         items = _path(data, state.get("ItemsPath", "$")) or []
@@ -113,6 +128,7 @@ class _Execution:
         for start in range(0, len(items), size):
             payload = {"Items": items[start : start + size], "BatchInput": batch_input}
             answer = {"Payload": self.invoke(function, payload)}
+            self.answers.append(answer["Payload"])
             selector = task.get("ResultSelector")
             results.append(
                 {k.removesuffix(".$"): _path(answer, v) for k, v in selector.items()}

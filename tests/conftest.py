@@ -99,6 +99,6 @@ def timed_stack(clock: time_machine.Traveller) -> Iterator[LocalStack]:
 
 
 def retrain_report(stack: LocalStack, decision_point: str) -> dict[str, Any]:
-    """Fire the retrain schedule; the report for one decision point."""
+    """Fire the retrain schedule; the last report for one decision point."""
     reports = stack.fire_schedule("RetrainStateMachine")["reports"]
-    return next(r for r in reports if r["decision_point"] == decision_point)
+    return [r for r in reports if r["decision_point"] == decision_point][-1]

@@ -3,6 +3,7 @@ invocation of the retrain function per decision point, invoked again while its b
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
 from typing import Any
 
@@ -48,6 +49,15 @@ def test_each_decision_point_is_retrained_in_an_invocation_of_its_own(
     assert sorted(event["decision_point"] for event in invoked[1:]) == ["banner", "footer", "hero"]
     learned = {r["decision_point"]: r["decisions_learned"] for r in output["reports"]}
     assert learned == {"hero": 30, "banner": 20, "footer": 10}
+    # And the execution's output keeps each one's statuses, not its reports (those are in the
+    # logs and the history): a thousand decision points stay far under Step Functions' 256 kB
+    retrained = output["output"]["retrained"]
+    assert sorted((r["decision_point"], r["statuses"], r["more"]) for r in retrained) == [
+        ("banner", ["trained"], False),
+        ("footer", ["trained"], False),
+        ("hero", ["trained"], False),
+    ]
+    assert len(json.dumps(retrained)) / len(retrained) * 1000 < 256_000
 
 
 def test_a_decision_point_whose_time_ran_out_with_a_backlog_is_invoked_again(
@@ -71,10 +81,14 @@ def test_a_decision_point_whose_time_ran_out_with_a_backlog_is_invoked_again(
     monkeypatch.setattr(module, "retrain_backlog", first_with_backlog)
     # When the state machine runs
     output = stack.fire_schedule("RetrainStateMachine")
-    # Then the decision point was invoked again; the execution's output is each decision
-    # point's last invocation: here the second, which found the window learned by the first
-    # (version 1) and nothing after it
+    # Then the decision point was invoked again, and the second invocation found the window
+    # learned by the first (version 1) and nothing after it; the execution's output is each
+    # decision point's last invocation
     assert calls == ["busy", "busy"]
     assert [(r["status"], r["model_version"], r["backlog"]) for r in output["reports"]] == [
-        ("not_settled", "1", False)
+        ("trained", "1", True),
+        ("not_settled", "1", False),
     ]
+    assert output["output"] == {
+        "retrained": [{"decision_point": "busy", "more": False, "statuses": ["not_settled"]}]
+    }
