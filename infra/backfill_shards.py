@@ -6,9 +6,9 @@ key, ``dp_shard`` (README, "Upgrading a stack").
 It scans the decisions table (in parallel segments) for decisions without the key and writes
 it on each, conditionally: a decision erased meanwhile stays erased, and one the new code
 wrote keeps its own. Running it again writes nothing twice: run it before the deployment that
-adds the index (the index is then built with every decision in it) and again at once after
-(the decisions the old code wrote during the deployment), within the shortest reward wait.
-Against the local twin, set AWS_ENDPOINT_URL to its moto server.
+adds the index (the index is then built with every decision in it) and again after it (the
+decisions the old code wrote during the deployment; that deployment pauses retrain until the
+next one). Against the local twin, set AWS_ENDPOINT_URL to its moto server.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import boto3
+from botocore.config import Config
 from decider.records import log_shard
 
 # A decision of the old code: no time index key, but what the key is made of.
@@ -33,7 +34,7 @@ def backfill(table: str, client: Any = None, segments: int = 8) -> Counter[str]:
     """Key every decision of ``table`` that has no ``dp_shard``: how many were ``keyed``,
     ``gone`` (erased, or keyed by another writer, between the scan and the write), and how
     many items the scan read (``scanned``)."""
-    dynamodb = client or boto3.client("dynamodb")
+    dynamodb = client or boto3.client("dynamodb", config=Config(max_pool_connections=segments))
 
     def segment(number: int) -> Counter[str]:
         counts: Counter[str] = Counter()
@@ -42,6 +43,7 @@ def backfill(table: str, client: Any = None, segments: int = 8) -> Counter[str]:
             Segment=number,
             TotalSegments=segments,
             FilterExpression=_UNKEYED,
+            ConsistentRead=True,  # the old code's last writes too
             ProjectionExpression="event_id, decision_point",
         )
         for page in pages:

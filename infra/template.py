@@ -306,7 +306,7 @@ def _function(
             iam = named == "AWS_IAM"
             authorizer = None if iam or named in (None, "NONE") else str(named)
             routes.append(Route(method, event_props["Path"], logical_id, iam, authorizer))
-        elif event["Type"] in ("Schedule", "ScheduleV2"):
+        elif event["Type"] in ("Schedule", "ScheduleV2") and _enabled(event_props, resolver):
             schedules.append(str(resolver.resolve(event_props["Schedule"])))
         elif event["Type"] == "SQS":
             queue = event_props["Queue"]["Fn::GetAtt"][0]
@@ -348,9 +348,16 @@ def _state_machine(logical_id: str, props: dict[str, Any], resolver: _Resolver) 
     schedules = [
         str(resolver.resolve(event["Properties"]["Schedule"]))
         for event in props.get("Events", {}).values()
-        if event["Type"] in ("Schedule", "ScheduleV2")
+        if event["Type"] in ("Schedule", "ScheduleV2") and _enabled(event["Properties"], resolver)
     ]
     return StateMachineSpec(logical_id, json.loads(text), functions, schedules)
+
+
+def _enabled(schedule: dict[str, Any], resolver: _Resolver) -> bool:
+    """Whether a schedule event fires: neither ``State: DISABLED`` nor ``Enabled: false``."""
+    state = str(resolver.resolve(schedule.get("State", "ENABLED"))).upper()
+    enabled = str(resolver.resolve(schedule.get("Enabled", True))).lower()
+    return state != "DISABLED" and enabled != "false"
 
 
 def _queue(logical_id: str, props: dict[str, Any], resolver: _Resolver) -> QueueSpec:

@@ -28,6 +28,10 @@ def test_the_old_time_index_is_kept_only_for_an_upgrade_s_first_deployment() -> 
     assert index_names(upgrading) == ["by-user", "by-shard-time", "by-decision-time"]
     attributes = upgrading.template.tables["DecisionsTable"].definition["AttributeDefinitions"]
     assert "decision_point" in [a["AttributeName"] for a in attributes]
+    # And retrain is paused until the backfill has keyed the old code's last decisions: a
+    # retrain before it would move its watermark past them
+    assert "RetrainStateMachine" not in upgrading.schedules()
+    assert "RetrainStateMachine" in LocalStack().schedules()
 
 
 def test_the_backfill_keys_the_old_code_s_decisions_once_and_leaves_the_rest() -> None:
