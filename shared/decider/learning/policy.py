@@ -15,7 +15,7 @@ from decider.learning.featurize import (
     CUBIC_INTERACTIONS,
     INTERACTIONS,
     Label,
-    action_namespaces,
+    action_json,
     shared_namespaces,
     to_vw_json,
 )
@@ -84,13 +84,16 @@ class Policy:
         others = sorted((i for i in range(len(pmf)) if i != chosen), key=lambda i: -pmf[i])
         compared = [chosen, *others[:EXPLAIN_RIVALS]]
         fatigue = features.fatigue or [{}] * len(features.actions)
-        action_lines = [
-            action_namespaces(*features.actions[index], fatigue[index]) for index in compared
+        # The example's text put together from each part's JSON, made once: a line per
+        # compared action alone, then one per (feature, action) holding only those.
+        actions = [
+            action_json(*features.actions[index], fatigue[index])[1:-1] for index in compared
         ]
-        lines = [*action_lines]
-        for ns, key in groups:
-            lines.extend({ns: groups[ns, key], **line} for line in action_lines)
-        scores = self._scores(json.dumps({"_multi": lines}, ensure_ascii=False))
+        lines = [*actions]
+        for (ns, _), names in groups.items():
+            shared = f'"{ns}":{json.dumps(names, ensure_ascii=False)}'
+            lines.extend(f"{shared},{action}" for action in actions)
+        scores = self._scores('{"_multi":[{' + "},{".join(lines) + "}]}")
         if not scores:
             return []
         width = len(compared)
