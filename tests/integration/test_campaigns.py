@@ -179,6 +179,34 @@ def test_a_frequency_cap_skips_visitors_reached_often_enough_on_the_channel(
     assert decisions(stack, "second")[0]["message"] == "the cap of 1 on email in 7 days is reached"
 
 
+def test_a_visitor_listed_twice_gets_one_message_under_a_cap_of_one(stack: LocalStack) -> None:
+    # Given a list where every subscriber appears twice, in one batch, and the emails of a
+    # campaign before it counted in their profiles: two, sent at one instant
+    opened = [{"visitor": f"subscriber-{n}", "type": "email_open", "channel": "email",
+               "at": "2026-11-20T10:00:00Z"} for n in range(4)]  # fmt: skip
+    headers = {"content-type": "application/json", "x-api-key": TEST_KEY}
+    assert stack.http("POST", "/interactions", json.dumps({"interactions": opened}), headers)
+    twice = [row for row in subscribers(4) for _ in range(2)]
+    upload_csv(stack, "lists/twice.csv", twice)
+
+    # When a campaign caps at one email a week
+    run = stack.run_state_machine(
+        "CampaignStateMachine", job("twice", "lists/twice.csv", cap={"most": 1, "days": 7})
+    )
+
+    # Then each subscriber got one message, not two
+    assert run["results"][0]["counts"] == {"decided": 4, "capped": 4}
+    # And a campaign without a cap sends each of them two emails at one instant: with the
+    # first, three contacts each, counted from the stream (two at one instant are two)
+    stack.run_state_machine("CampaignStateMachine", job("both", "lists/twice.csv"))
+    stack.drain_streams()
+    upload_csv(stack, "lists/once.csv", subscribers(4))
+    capped = stack.run_state_machine(
+        "CampaignStateMachine", job("third", "lists/once.csv", cap={"most": 3, "days": 7})
+    )
+    assert capped["results"][0]["counts"] == {"capped": 4}
+
+
 def test_two_runs_of_one_campaign_at_once_cannot_overwrite_each_other(stack: LocalStack) -> None:
     from decider.errors import BatchClaimed
     from decider.loop import campaigns

@@ -6,17 +6,21 @@ from __future__ import annotations
 
 import threading
 import time
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 from decider.context import profiles
 from decider.context.profiles import MAX_SEEN_IDS, Profile
-from decider.loop.interactions import Contended, Profiles
+from decider.control.users import erase
+from decider.loop.interactions import MAX_LINKED, Contended, Profiles, TooManyLinks
 from decider.privacy import HashKey, UserHasher
 from decider.records import StoredProfile
 from decider.schemas import MAX_INTERACTIONS, Interaction
-from decider.store.memory import MemoryProfileStore
+from decider.store.memory import MemoryDecisionLog, MemoryProfileStore
+
+from tests.integration.test_stores import record
 
 NOW = datetime(2026, 12, 1, 18, 0, tzinfo=UTC)
 AT = "2026-12-01T17:00:00Z"  # every interaction at one instant: counts are plain numbers
@@ -512,3 +516,155 @@ def test_concurrent_writers_through_linked_ids_lose_nothing(users: UserHasher) -
     assert recorded == 200
     assert views(service, "user-1042") == pytest.approx(201.0)
     assert profile(service, "cookie-7f3a") == profile(service, "user-1042")
+
+
+# --- found by a review: refusals before writes, whole items, every key's profile -----------
+
+
+def test_a_link_past_the_most_ids_is_refused_before_the_id_becomes_a_link(
+    service: Profiles, users: UserHasher
+) -> None:
+    # Given a person with as many ids linked as a person may have
+    service.record([interaction("user-9", category="hats")], NOW)
+    for number in range(MAX_LINKED):
+        service.link(f"cookie-{number}", "user-9", NOW)
+    service.record([interaction("cookie-late", category="boots")], NOW)
+
+    # When one more id is linked, it is refused
+    with pytest.raises(TooManyLinks):
+        service.link("cookie-late", "user-9", NOW)
+
+    # Then the id is left as it was: its own history, and its interactions stay its own
+    service.record([interaction("cookie-late", category="boots")], NOW)
+    assert profile(service, "cookie-late").categories == {"boots": 2.0}
+    assert "boots" not in profile(service, "user-9").categories
+
+
+def test_a_person_found_at_the_end_of_the_longest_chain_keeps_their_linked_ids(
+    service: Profiles, store: MemoryProfileStore, users: UserHasher
+) -> None:
+    # Given a person with a linked id, and a chain of links as long as links are followed
+    service.record([interaction("person", category="hats")], NOW)
+    service.link("their-cookie", "person", NOW)
+    chain = ["a", "b", "c", "d"]
+    for visitor, points_to in zip(chain, [*chain[1:], "person"], strict=True):
+        store.items[users.hash(visitor)] = (
+            StoredProfile(
+                users.hash(visitor), profiles.to_json(Profile()), linked_to=users.hash(points_to)
+            ),
+            0,
+        )
+
+    # When an interaction comes for the chain's first id
+    service.record([interaction("a", category="boots")], NOW)
+
+    # Then it lands in the person's profile, whose linked id is still theirs
+    person = store.items[users.hash("person")][0]
+    assert users.hash("their-cookie") in person.aliases
+    assert "boots" in profile(service, "person").categories
+
+
+def test_a_person_s_profiles_under_every_hash_key_are_exported_together(
+    service: Profiles, store: MemoryProfileStore
+) -> None:
+    # Given a person who browsed under the old key, and more after a rotation
+    service.record([interaction("user-1", category="hats")], NOW)
+    rotated = UserHasher(lambda: [HashKey("k2", b"new"), HashKey("k1", SECRET)])
+    after = Profiles(store, rotated)
+    after.record([interaction("user-1", category="boots")], NOW)
+
+    # When they ask what is kept about them
+    found, hashes = after.person(rotated.every_hash("user-1"))
+
+    # Then both profiles are in it
+    assert found is not None and set(found.categories) == {"hats", "boots"}
+    assert len(hashes) == 2
+
+
+def test_an_erasure_cut_short_and_sent_again_still_takes_the_linked_ids_decisions(
+    service: Profiles, users: UserHasher
+) -> None:
+    # Given a person whose cookie was decided for before they signed in
+    anonymous_then_known(service)
+    service.link("cookie-7f3a", "user-1042", NOW)
+    log = MemoryDecisionLog()
+    decided = replace(record("cookie-visit"), user_hash=users.hash("cookie-7f3a"))
+    log.put(decided)
+
+    # When the first erasure fails half way (the decisions' delete), and is sent again
+    failing = MemoryDecisionLog()
+    failing.records = log.records
+
+    def unavailable(event_ids: Any) -> int:
+        raise ConnectionError("DynamoDB is unavailable")
+
+    failing.forget = unavailable  # type: ignore[method-assign]
+    with pytest.raises(ConnectionError):
+        erase(failing, service, "user-1042")
+    erased = erase(log, service, "user-1042")
+
+    # Then the second found the cookie through the link the first had not deleted yet
+    assert (erased.decisions_deleted, erased.profiles_deleted) == (1, 2)
+    assert log.of_user([users.hash("cookie-7f3a")]) == []
+
+
+def test_a_link_of_a_known_id_cut_short_and_sent_again_takes_its_linked_ids_along(
+    service: Profiles, store: MemoryProfileStore, users: UserHasher, monkeypatch: Any
+) -> None:
+    # Given a known id with two cookies linked to it
+    service.record([interaction("user-p", category="hats")], NOW)
+    for cookie in ("cookie-1", "cookie-2"):
+        service.record([interaction(cookie, category="boots")], NOW)
+        service.link(cookie, "user-p", NOW)
+    service.record([interaction("user-r", category="coats")], NOW)
+
+    # When that id is linked to another person, the first try failing after it became a link
+    real = service._merge_into
+    failures = iter([True])
+
+    def busy_once(*args: Any) -> StoredProfile:
+        if next(failures, False):
+            raise Contended("busy")
+        return real(*args)
+
+    monkeypatch.setattr(service, "_merge_into", busy_once)
+    with pytest.raises(Contended):
+        service.link("user-p", "user-r", NOW)
+    answer = service.link("user-p", "user-r", NOW)
+
+    # Then the retry finished it: the cookies read the person's profile, and are theirs
+    assert answer.status in ("linked", "already_linked")
+    person = users.hash("user-r")
+    for cookie in ("cookie-1", "cookie-2"):
+        assert store.items[users.hash(cookie)][0].linked_to == person
+        assert "coats" in profile(service, cookie).categories
+    _, ids = service.person(users.every_hash("user-r"))
+    assert {users.hash(v) for v in ("user-p", "cookie-1", "cookie-2")} <= ids
+
+
+def test_a_link_to_someone_linked_on_meanwhile_lands_in_the_person_they_were_linked_to(
+    service: Profiles, store: MemoryProfileStore, users: UserHasher, monkeypatch: Any
+) -> None:
+    # Given a cookie's history, and a known id Q that is linked to person R while the
+    # cookie's link to Q is under way
+    service.record([interaction("cookie-9", category="boots")], NOW)
+    service.record([interaction("user-q", category="hats")], NOW)
+    service.record([interaction("user-r", category="coats")], NOW)
+    real = service._merge_into
+    moved = iter([True])
+
+    def meanwhile(*args: Any) -> StoredProfile:
+        if next(moved, False):
+            service.link("user-q", "user-r", NOW)
+        return real(*args)
+
+    monkeypatch.setattr(service, "_merge_into", meanwhile)
+
+    # When the cookie's link goes on
+    service.link("cookie-9", "user-q", NOW)
+
+    # Then its history is in R's profile, it reads R's, and erasing R takes it
+    assert set(profile(service, "user-r").categories) == {"boots", "hats", "coats"}
+    assert set(profile(service, "cookie-9").categories) == {"boots", "hats", "coats"}
+    _, ids = service.person(users.every_hash("user-r"))
+    assert users.hash("cookie-9") in ids

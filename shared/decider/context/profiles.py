@@ -195,7 +195,9 @@ def with_shown(
                 continue
             out = replace(out, shown_ids=(*out.shown_ids, digest)[-MAX_SHOWN_IDS:])
         if channel:
-            times = sorted({*out.contacts.get(channel, ()), at})[-MAX_CONTACTS:]
+            # A list, not a set: two messages at one instant are two contacts (each
+            # decision is counted once, by its event id, above).
+            times = sorted([*out.contacts.get(channel, ()), at])[-MAX_CONTACTS:]
             out = replace(out, contacts={**out.contacts, channel: tuple(times)})
         out = decayed(out, at, half_life_days)
         key = f"{decision_point}/{action}"
@@ -231,7 +233,7 @@ def merged(a: Profile, b: Profile, half_life_days: float) -> Profile:
         seen_ids=tuple(dict.fromkeys((*a.seen_ids, *b.seen_ids)))[-MAX_SEEN_IDS:],
         contacts={
             channel: tuple(
-                sorted({*a.contacts.get(channel, ()), *b.contacts.get(channel, ())})[-MAX_CONTACTS:]
+                sorted([*a.contacts.get(channel, ()), *b.contacts.get(channel, ())])[-MAX_CONTACTS:]
             )
             for channel in {*a.contacts, *b.contacts}
         },

@@ -28,13 +28,14 @@ def export(log: DecisionLog, profiles: Profiles, user_id: str, now: datetime) ->
 
 
 def erase(log: DecisionLog, profiles: Profiles, user_id: str) -> UserErased:
+    # The decisions first, the profile and its links last: an erasure cut short and sent
+    # again still finds the ids linked to the person, and their decisions.
     hashes = profiles.users.every_hash(user_id)
-    deleted, ids = profiles.forget(hashes)
+    _, ids = profiles.person(hashes)
     decisions = log.of_user(ids | set(hashes))
-    return UserErased(
-        decisions_deleted=log.forget([r.event_id for r in decisions]),
-        profiles_deleted=deleted,
-    )
+    decisions_deleted = log.forget([r.event_id for r in decisions])
+    deleted, _ = profiles.forget(hashes)
+    return UserErased(decisions_deleted=decisions_deleted, profiles_deleted=deleted)
 
 
 def _shown(record: DecisionRecord) -> UserDecision:

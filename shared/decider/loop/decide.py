@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import uuid
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -127,16 +128,20 @@ class Decider:
             stored = self.profiles.of_many(wanted)
         answers: list[DecideResponse | Exception] = []
         records: list[DecisionRecord] = []
+        sent: Counter[str] = Counter()  # a visitor listed twice: the batch's own contacts count
         for request, user_hash, event_id in zip(requests, hashes, scoped, strict=True):
             if event_id in taken:
                 answers.append(DuplicateEvent(f"event {event_id!r} already exists"))
                 continue
             try:
                 found = stored.get(user_hash) if user_hash else None
-                record, response = self._decided(request, now, user_hash, found, cap)
+                already = sent[user_hash] if user_hash else 0
+                record, response = self._decided(request, now, user_hash, found, cap, already)
             except (Capped, DeciderError) as refused:
                 answers.append(refused)
                 continue
+            if user_hash:
+                sent[user_hash] += 1
             records.append(record)
             answers.append(response)
         claim = Claim(f"claim#{scoped[0]}#{len(scoped)}", owner, now) if owner and scoped else None
@@ -155,8 +160,10 @@ class Decider:
         user_hash: str | None,
         stored: Profile | None,
         cap: Cap | None,
+        already: int = 0,
     ) -> tuple[DecisionRecord, DecideResponse]:
-        """A decision and its answer, from the visitor's profile as read (nothing written)."""
+        """A decision and its answer, from the visitor's profile as read (nothing written);
+        ``already``: the contacts this visitor got earlier in the same batch."""
         # Logged scoped to the decision point: no caller can take another decision point's
         # ids. The draw and the holdout hash depend on the id alone (and the decision point).
         given = request.event_id or self.new_event_id()
@@ -172,9 +179,10 @@ class Decider:
             )
         # The profile as of the visit, as the context is (the visit's timestamp, or now).
         visit_at = request.context.timestamp or now
-        if cap is not None and stored is not None:
+        if cap is not None and (stored is not None or already):
             since = (visit_at - timedelta(days=cap.days)).timestamp()
-            if stored.contacts_since(cap.channel, since) >= cap.most:
+            past = stored.contacts_since(cap.channel, since) if stored is not None else 0
+            if past + already >= cap.most:
                 raise Capped(
                     f"the cap of {cap.most} on {cap.channel} in {cap.days:g} days is reached"
                 )

@@ -177,10 +177,12 @@ class Profiles:
                 return item
             known = self.store.read(item.linked_to)
             if known is None:
-                return StoredProfile(item.visitor, item.body, item.version)
+                return dataclasses.replace(item, linked_to=None, source_version=0)
             item = known
         assert item is not None
-        return StoredProfile(item.visitor, item.body, item.version)
+        if item.linked_to is not None:  # a chain longer than links make: never rebuilt here
+            raise Contended(f"the profile of {visitor_hash.split(':')[0]}:… is busy; send it again")
+        return item  # the person's whole item: its linked ids with it
 
     def link(self, anonymous: str, known: str, now: datetime) -> LinkResponse:
         """Make ``anonymous`` read ``known``'s profile, its history merged into it."""
@@ -197,7 +199,14 @@ class Profiles:
             mine = self.store.read(anonymous_hash)
             target = self.store.read(known_hash)
             listed = target is not None and anonymous_hash in target.aliases
+            # Ids linked to this one (it was someone's known id) follow it to the person; the
+            # id keeps them listed until they do, so a link cut short and sent again ends it.
+            followers: tuple[str, ...] = ()
+            if mine is not None and mine.linked_to in (None, known_hash):
+                followers = mine.aliases
             if mine is not None and mine.linked_to == known_hash and target and listed:
+                for follower in followers:
+                    self._repoint(follower, anonymous_hash, target, now)
                 return LinkResponse(status="already_linked", linked_ids=len(target.aliases))
             relinked = mine is not None and mine.linked_to not in (None, known_hash)
             if relinked:
@@ -206,14 +215,21 @@ class Profiles:
             # First the id becomes a link (its own history kept in the item until merged), so
             # that its interactions from now on go to the known profile. What a relinked id did
             # stays with the person it was linked to.
-            followers: tuple[str, ...] = ()
             if mine is None or mine.linked_to != known_hash:
                 kept = mine is not None and not relinked
                 own = mine.body if mine is not None and kept else profiles.to_json(Profile())
-                # Ids linked to this one (it was someone's known id) follow it to the person.
-                followers = mine.aliases if mine is not None and mine.linked_to is None else ()
+                # Refused before the id becomes a link, not half made after it.
+                linked = {*(target.aliases if target else ()), anonymous_hash, *followers}
+                if len(linked) > MAX_LINKED:
+                    raise TooManyLinks(
+                        f"a person has at most {MAX_LINKED} ids linked (cookies, app installs)"
+                    )
                 pointer = StoredProfile(
-                    anonymous_hash, own, mine.version if mine else 0, linked_to=known_hash
+                    anonymous_hash,
+                    own,
+                    mine.version if mine else 0,
+                    linked_to=known_hash,
+                    aliases=followers,
                 )
                 if not self.store.write(pointer, self._expires(now)):
                     continue
@@ -221,6 +237,8 @@ class Profiles:
             merged = self._merge_into(
                 known_hash, (anonymous_hash, *followers), profiles.from_json(mine.body), now
             )
+            if merged.visitor != known_hash:  # the person was linked on meanwhile: follow
+                self._repoint(anonymous_hash, known_hash, merged, now)
             for follower in followers:
                 self._repoint(follower, anonymous_hash, merged, now)
             return LinkResponse(
@@ -236,6 +254,9 @@ class Profiles:
             target = self.store.read(known_hash) or StoredProfile(
                 known_hash, profiles.to_json(Profile())
             )
+            if target.linked_to is not None:  # linked to someone else meanwhile: theirs now
+                known_hash = target.linked_to
+                continue
             if anonymous_hash in target.aliases:  # merged already (a retried link)
                 self._copy(target, target.version, now)
                 return target
@@ -287,7 +308,7 @@ class Profiles:
         """A person's profile and every id hash that reads it (theirs, under every key, and
         the ids linked to them)."""
         found: set[str] = set()
-        body = None
+        body: Profile | None = None
         waiting = list(hashes)
         while waiting and len(found) < MAX_PERSON_IDS:
             visitor_hash = waiting.pop()
@@ -297,12 +318,17 @@ class Profiles:
             if item is None:
                 continue
             found.add(visitor_hash)
-            if item.linked_to is None:
-                body = body or item.body
+            if item.linked_to is None:  # a profile of theirs (one per hash key): all merged
+                found_body = profiles.from_json(item.body)
+                body = (
+                    found_body
+                    if body is None
+                    else profiles.merged(body, found_body, self.half_life_days)
+                )
             else:
                 waiting.append(item.linked_to)
             waiting.extend(item.aliases)
-        return (profiles.from_json(body) if body else None), found
+        return body, found
 
     def forget(self, hashes: Iterable[str]) -> tuple[int, set[str]]:
         """Delete a person's profile and links; how many items, and the ids they held."""

@@ -19,9 +19,11 @@ class DynamoProfileStore(AwsStore):
         self._table = table
 
     def read(self, visitor: str) -> StoredProfile | None:
-        item = self.client.get_item(TableName=self._table, Key={"visitor": {"S": visitor}}).get(
-            "Item"
-        )
+        # Strongly consistent: a link just written must be seen (an eventually consistent
+        # read of a person's new item as missing made its linked id its own again).
+        item = self.client.get_item(
+            TableName=self._table, Key={"visitor": {"S": visitor}}, ConsistentRead=True
+        ).get("Item")
         return _stored(item) if item is not None else None
 
     def read_many(self, visitors: Collection[str]) -> dict[str, StoredProfile]:
