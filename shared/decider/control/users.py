@@ -34,7 +34,7 @@ def erase(log: DecisionLog, profiles: Profiles, user_id: str) -> UserErased:
     _, ids = profiles.person(hashes)
     decisions = log.of_user(ids | set(hashes))
     decisions_deleted = log.forget([r.event_id for r in decisions])
-    deleted, _ = profiles.forget(hashes)
+    deleted = profiles.delete(ids)
     return UserErased(decisions_deleted=decisions_deleted, profiles_deleted=deleted)
 
 

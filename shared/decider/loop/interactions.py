@@ -165,7 +165,7 @@ class Profiles:
             if self.store.write(written, self._expires(now)):
                 self._copy(written, written.version + 1, now)
                 return added
-        raise Contended(f"the profile of {visitor_hash.split(':')[0]}:… is busy; send it again")
+        raise _busy(visitor_hash)
 
     def _holder(self, visitor_hash: str) -> StoredProfile | None:
         """The item that holds the profile ``visitor_hash`` reads: its own, or the one of the
@@ -181,7 +181,7 @@ class Profiles:
             item = known
         assert item is not None
         if item.linked_to is not None:  # a chain longer than links make: never rebuilt here
-            raise Contended(f"the profile of {visitor_hash.split(':')[0]}:… is busy; send it again")
+            raise _busy(visitor_hash)
         return item  # the person's whole item: its linked ids with it
 
     def link(self, anonymous: str, known: str, now: datetime) -> LinkResponse:
@@ -333,10 +333,18 @@ class Profiles:
     def forget(self, hashes: Iterable[str]) -> tuple[int, set[str]]:
         """Delete a person's profile and links; how many items, and the ids they held."""
         _, found = self.person(hashes)
-        return self.store.delete(found), found
+        return self.delete(found), found
+
+    def delete(self, found: Collection[str]) -> int:
+        """Delete the items of ids ``person`` found; how many there were."""
+        return self.store.delete(found)
 
     def _expires(self, now: datetime) -> int:
         return int((now + self.retention).timestamp())
+
+
+def _busy(visitor_hash: str) -> Contended:
+    return Contended(f"the profile of {visitor_hash.split(':')[0]}:… is busy; send it again")
 
 
 def _event(interaction: Interaction, now: datetime) -> Event:
